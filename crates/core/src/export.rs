@@ -1,0 +1,108 @@
+//! Streaming export: the [`SpanExporter`] trait that destinations implement (files, OTLP/HTTP,
+//! anything), and the [`Resource`] that describes who produced the spans.
+//!
+//! The tracer feeds exporters from a batching worker thread of its own (see
+//! [`crate::RequestTracerBuilder::exporter`]); an exporter is only ever called from that thread,
+//! so it takes `&mut self` and needs no locking.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::SpanData;
+use crate::value::KeyValue;
+
+/// The process that produced the spans: its service name and resource attributes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    /// `service.name`.
+    pub service_name: Cow<'static, str>,
+    /// Further resource attributes (e.g. `service.version`).
+    #[serde(with = "crate::value::attribute_map", default)]
+    pub attributes: Vec<KeyValue>,
+}
+
+impl Resource {
+    /// A resource with only a service name.
+    pub fn new(service_name: impl Into<Cow<'static, str>>) -> Self {
+        Resource {
+            service_name: service_name.into(),
+            attributes: Vec::new(),
+        }
+    }
+}
+
+/// Why an export failed, and whether trying again may help.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExportError {
+    /// A passing failure (connection refused, 429, 503, timeout): the worker retries with
+    /// backoff up to its bound. `retry_after_ms` is the destination's own hint, if it gave one.
+    Transient {
+        /// What went wrong.
+        message: String,
+        /// The destination's `Retry-After`, in milliseconds.
+        retry_after_ms: Option<u64>,
+    },
+    /// A failure that retrying will not fix (bad request, encoding error): the batch is dropped
+    /// and counted.
+    Permanent(String),
+}
+
+impl ExportError {
+    /// A transient error with no retry hint.
+    pub fn transient(message: impl Into<String>) -> Self {
+        ExportError::Transient {
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// A permanent error.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ExportError::Permanent(message.into())
+    }
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::Transient { message, .. } => write!(f, "transient export error: {message}"),
+            ExportError::Permanent(m) => write!(f, "permanent export error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+/// A destination for finished spans.
+///
+/// Called from the tracer's export worker thread only. `export` may block (it is off the traced
+/// threads); the worker bounds how long it waits overall through its retry policy and its
+/// shutdown timeout.
+pub trait SpanExporter: Send + 'static {
+    /// Sends one batch. Spans of several traces may be mixed; they are in finishing order.
+    fn export(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), ExportError>;
+
+    /// Makes everything exported so far durable (flush buffers). Called by `force_flush`.
+    fn flush(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    /// Releases the destination. Called once, after the last `export`.
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.flush()
+    }
+}
+
+impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
+    fn export(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), ExportError> {
+        (**self).export(batch, resource)
+    }
+    fn flush(&mut self) -> Result<(), ExportError> {
+        (**self).flush()
+    }
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        (**self).shutdown()
+    }
+}

@@ -1,0 +1,1 @@
+//! reqtrace-export-json (in progress)

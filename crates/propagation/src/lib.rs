@@ -1,0 +1,1 @@
+//! reqtrace-propagation (in progress)
