@@ -1,0 +1,148 @@
+//! The span benches (issue 5): scenarios a–f for the floor, reqtrace, fastrace, tokio
+//! `tracing` and opentelemetry_sdk in one criterion run. What each library does per span is
+//! documented in `reqtrace_benches::floor`, `reqtrace_benches::reqtrace_subject` and
+//! `reqtrace_benches::peers` (its module table and each subject's module docs).
+//!
+//! | group | one criterion iteration | measured |
+//! | --- | --- | --- |
+//! | `a_child` | one child span inside an open root (100 per root; root untimed) | wall |
+//! | `b_child_attrs` | the same with `model = "gpt-4o"`, `tokens = 1500` | wall |
+//! | `c_trace` | one trace (root + 100 children) until its consumer has it | wall |
+//! | `d_trace_cpu` | the same | CPU time of the whole process |
+//! | `e_1_thread`, `e_2_threads` | one trace, `iters` traces shared by 1 or 2 threads | wall |
+//! | `f_unsampled` | one child span inside an unsampled root | wall |
+//!
+//! Every library's consumer counts the spans it receives; c, d and e wait until all arrived and
+//! warn otherwise; the final made/received totals go to `results.tsv` for the table.
+//! `REQTRACE_BENCH_QUICK=1` shortens warm-up and measurement (`cargo xtask bench --quick`).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput};
+use reqtrace_benches::floor::Floor;
+use reqtrace_benches::peers::fastrace_subject::Fastrace;
+use reqtrace_benches::peers::otel_subject::Otel;
+use reqtrace_benches::peers::tracing_subject::Tracing;
+use reqtrace_benches::reqtrace_subject::Reqtrace;
+use reqtrace_benches::{
+    MODEL, SPANS_PER_TRACE, Subject, TOKENS, children_timed, results, settle, threaded,
+    whole_traces, whole_traces_cpu,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    A,
+    B,
+    C,
+    D,
+    E1,
+    E2,
+    F,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 7] = [
+        Scenario::A,
+        Scenario::B,
+        Scenario::C,
+        Scenario::D,
+        Scenario::E1,
+        Scenario::E2,
+        Scenario::F,
+    ];
+
+    fn group(self) -> &'static str {
+        match self {
+            Scenario::A => "a_child",
+            Scenario::B => "b_child_attrs",
+            Scenario::C => "c_trace",
+            Scenario::D => "d_trace_cpu",
+            Scenario::E1 => "e_1_thread",
+            Scenario::E2 => "e_2_threads",
+            Scenario::F => "f_unsampled",
+        }
+    }
+}
+
+fn run<S: Subject>(g: &mut BenchmarkGroup<'_, WallTime>, scenario: Scenario, s: &S) {
+    let name = s.name();
+    match scenario {
+        Scenario::A => g.bench_function(name, |b| {
+            b.iter_custom(|iters| children_timed(s, iters, true, |s| s.child()))
+        }),
+        Scenario::B => g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                children_timed(s, iters, true, |s| {
+                    s.child_attrs(black_box(MODEL), black_box(TOKENS))
+                })
+            })
+        }),
+        Scenario::C => g.bench_function(name, |b| b.iter_custom(|iters| whole_traces(s, iters))),
+        Scenario::D => {
+            g.bench_function(name, |b| b.iter_custom(|iters| whole_traces_cpu(s, iters)))
+        }
+        Scenario::E1 => g.bench_function(name, |b| b.iter_custom(|iters| threaded(s, iters, 1))),
+        Scenario::E2 => g.bench_function(name, |b| b.iter_custom(|iters| threaded(s, iters, 2))),
+        Scenario::F => g.bench_function(name, |b| {
+            b.iter_custom(|iters| children_timed(s, iters, false, |s| s.unsampled_child()))
+        }),
+    };
+}
+
+fn config() -> Criterion {
+    let c = Criterion::default();
+    let c = if results::quick() {
+        c.warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_millis(900))
+            .sample_size(10)
+    } else {
+        c.warm_up_time(Duration::from_secs(2))
+            .measurement_time(Duration::from_secs(4))
+            .sample_size(30)
+    };
+    c.configure_from_args()
+}
+
+fn main() {
+    let mut c = config();
+    let floor = Floor::new();
+    let reqtrace = Reqtrace::new();
+    let fastrace = Fastrace::new();
+    let tracing = Tracing::new();
+    let otel = Otel::new();
+
+    for scenario in Scenario::ALL {
+        let mut g = c.benchmark_group(scenario.group());
+        if matches!(
+            scenario,
+            Scenario::C | Scenario::D | Scenario::E1 | Scenario::E2
+        ) {
+            g.throughput(Throughput::Elements(SPANS_PER_TRACE));
+        }
+        if scenario != Scenario::F {
+            run(&mut g, scenario, &floor);
+        }
+        run(&mut g, scenario, &reqtrace);
+        run(&mut g, scenario, &fastrace);
+        run(&mut g, scenario, &tracing);
+        run(&mut g, scenario, &otel);
+        g.finish();
+    }
+
+    account(&floor);
+    account(&reqtrace);
+    account(&fastrace);
+    account(&tracing);
+    account(&otel);
+    c.final_summary();
+}
+
+/// Waits for every library's consumer and records the final made/received totals.
+fn account<S: Subject>(s: &S) {
+    let acc = settle(s);
+    results::record("spans_made", s.name(), acc.made as f64);
+    results::record("spans_received", s.name(), acc.received as f64);
+    reqtrace_benches::check(s, acc);
+}
