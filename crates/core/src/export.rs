@@ -67,7 +67,9 @@ impl ExportError {
 impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExportError::Transient { message, .. } => write!(f, "transient export error: {message}"),
+            ExportError::Transient { message, .. } => {
+                write!(f, "transient export error: {message}")
+            }
             ExportError::Permanent(m) => write!(f, "permanent export error: {m}"),
         }
     }

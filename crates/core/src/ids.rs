@@ -96,7 +96,11 @@ impl TraceId {
 
     /// The id from its integer value; `None` for zero.
     pub const fn from_u128(value: u128) -> Option<Self> {
-        if value == 0 { None } else { Some(TraceId(value)) }
+        if value == 0 {
+            None
+        } else {
+            Some(TraceId(value))
+        }
     }
 
     /// The id from 16 big-endian bytes; `None` for all zeros.
@@ -319,7 +323,12 @@ pub struct SpanContext {
 
 impl SpanContext {
     /// A context from its parts, with no local trace (as if received from a header).
-    pub fn new(trace_id: TraceId, span_id: SpanId, trace_flags: TraceFlags, is_remote: bool) -> Self {
+    pub fn new(
+        trace_id: TraceId,
+        span_id: SpanId,
+        trace_flags: TraceFlags,
+        is_remote: bool,
+    ) -> Self {
         SpanContext {
             trace_id,
             span_id,
@@ -396,7 +405,11 @@ mod tests {
             "00000000000000000000000000000000".parse::<TraceId>(),
             Err(IdError::AllZero)
         );
-        assert!("4BF92F3577B34DA6A3CE929D0E0E4736".parse::<TraceId>().is_err());
+        assert!(
+            "4BF92F3577B34DA6A3CE929D0E0E4736"
+                .parse::<TraceId>()
+                .is_err()
+        );
         // multi-byte input must not panic on slicing
         assert!("ééééééééééééééééé".parse::<TraceId>().is_err());
     }

@@ -1,12 +1,81 @@
-//! reqtrace-core (in progress)
+//! # reqtrace-core
+//!
+//! Request tracing for services with many threads: one [`RequestTracer`] shared by every
+//! worker, a span stack per thread, a hot path with no lock and (in the common case) no heap
+//! allocation, and whole traces back from [`RequestTracer::end_trace`] — including the spans
+//! other threads recorded for the same request.
+//!
+//! ```
+//! use reqtrace_core::RequestTracer;
+//!
+//! let tracer = RequestTracer::new("inference-api");
+//! tracer.start_trace();
+//! {
+//!     let mut span = tracer.start_span("operation");
+//!     span.set_attribute("model", "gpt-4o");
+//!     span.set_attribute("tokens", 1500);
+//!
+//!     // Fan work out to another thread: it joins the same trace.
+//!     let ctx = span.context().unwrap();
+//!     let t = tracer.clone();
+//!     std::thread::spawn(move || {
+//!         let mut child = t.start_span_with_parent("worker", &ctx);
+//!         child.add_event("cache-miss", [reqtrace_core::KeyValue::new("key", "k1")]);
+//!     })
+//!     .join()
+//!     .unwrap();
+//! }
+//! let trace = tracer.end_trace().unwrap();
+//! assert_eq!(trace.spans.len(), 2);
+//! let op = trace.span("operation").unwrap();
+//! assert_eq!(trace.span("worker").unwrap().parent_id, Some(op.span_id));
+//! println!("{} took {:.3} ms", op.name, op.duration_ms());
+//! ```
+//!
+//! ## Where things are
+//! - [`ids`]: [`TraceId`], [`SpanId`], [`TraceFlags`], [`SpanContext`].
+//! - [`value`]: attribute [`Value`]s and [`KeyValue`].
+//! - [`data`]: the finished [`Trace`] and [`SpanData`] (serde).
+//! - `tracer`: [`RequestTracer`] and its builder; `guard`: [`SpanGuard`], [`AttachGuard`];
+//!   `span`: the movable [`Span`]; `future`: [`Instrumented`].
+//! - `local` (the per-thread hot path), `batch` (the 64-byte span record), `trace` (the
+//!   lock-free hand-off), `export_worker` (the batching export thread): see ARCHITECTURE.md.
+//! - [`Sampler`], [`Limits`], [`BatchConfig`], [`Stats`], [`SpanExporter`].
+//!
+//! A finished span is stored on the hot path as a 64-byte record (`size_of` checked by a test)
+//! plus its attributes.
+
+mod batch;
+mod clock;
+mod config;
 pub mod data;
 pub mod export;
+mod export_worker;
+mod future;
+mod guard;
 pub mod ids;
+mod local;
 mod rng;
+mod sampler;
+mod span;
+mod stats;
 mod trace;
+mod tracer;
 pub mod value;
 
+pub use config::{BatchConfig, Limits};
 pub use data::{Event, SpanData, SpanKind, StatusCode, Trace};
-pub use ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
-pub use value::{KeyValue, Value};
 pub use export::{ExportError, Resource, SpanExporter};
+pub use future::Instrumented;
+pub use guard::{AttachGuard, SpanGuard};
+pub use ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
+pub use sampler::Sampler;
+pub use span::Span;
+pub use stats::{DroppedSpans, ExportStats, Stats};
+pub use tracer::{RequestTracer, RequestTracerBuilder, TraceBuilder, TraceContext};
+pub use value::{KeyValue, Value};
+
+/// Clock helpers: the raw tick source and its conversion to Unix nanoseconds.
+pub mod time {
+    pub use crate::clock::{to_unix_nanos, unix_nanos_now};
+}

@@ -1,3 +1,167 @@
-//! placeholder
+//! The shared state of one live trace ([`TraceShared`]) and its lock-free hand-off queue.
+//!
+//! # The hand-off
+//! Every thread that records spans of a trace fills a [`Batch`] of its own and hands it over
+//! whole ([`hand_over`]) when the batch is full, when its attach scope ends, or when the thread
+//! exits. The trace's inbox is a `crossbeam_queue::SegQueue<Batch>`: many producers, one
+//! consumer (`end_trace`), no lock. The thread that started the trace keeps its own batch and
+//! reads it directly at `end_trace`, so a trace that never leaves its thread never touches the
+//! queue.
+//!
+//! # Invariants
+//! 1. Every span handed over is counted exactly once: delivered (popped by `end_trace`) or
+//!    dropped (trace limit, buffer bound, late, abandoned).
+//! 2. `ended` is set (SeqCst) before `end_trace` drains the inbox; a producer pushes, then
+//!    (after a SeqCst fence) reads `ended` and, if set, drains the inbox itself as late. By the
+//!    Dekker argument at least one side sees the other's write, and `SegQueue::pop` hands each
+//!    batch to exactly one of them, so no batch stays behind unnoticed.
+//! 3. Whatever is still in the inbox when the last handle drops is counted in `Drop`
+//!    (late if the trace ended, abandoned if it never did).
+//! 4. `queued` (the tracer-wide gauge) is raised before a push and lowered after each pop, and a
+//!    push that would take it over `max_buffered_spans` is refused: memory is bounded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+
+use crossbeam_queue::SegQueue;
+
+use crate::batch::Batch;
+use crate::data::SpanData;
+use crate::ids::{TraceFlags, TraceId};
+use crate::stats;
+use crate::tracer::TracerInner;
+
+/// One live trace, shared by the threads that record into it.
+pub(crate) struct TraceShared {
+    pub tracer: Arc<TracerInner>,
+    pub trace_id: TraceId,
+    pub flags: TraceFlags,
+    inbox: SegQueue<Batch>,
+    ended: AtomicBool,
+    /// Spans accepted into this trace (for `max_spans_per_trace`).
+    accepted: AtomicU64,
+    /// Spans of this trace dropped by a bound.
+    pub dropped: AtomicU64,
+}
+
+/// A handle that lets a [`crate::SpanContext`] join a live local trace.
 #[derive(Clone)]
-pub(crate) struct LocalTrace;
+pub(crate) struct LocalTrace(pub Arc<TraceShared>);
+
+impl TraceShared {
+    pub fn new(tracer: Arc<TracerInner>, trace_id: TraceId, flags: TraceFlags) -> Arc<Self> {
+        Arc::new(TraceShared {
+            tracer,
+            trace_id,
+            flags,
+            inbox: SegQueue::new(),
+            ended: AtomicBool::new(false),
+            accepted: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Applies `max_spans_per_trace` to `batch`, cutting and counting what does not fit.
+    fn admit(&self, batch: &mut Batch) {
+        let n = batch.len() as u64;
+        let limit = self.tracer.limits.max_spans_per_trace as u64;
+        let before = self.accepted.fetch_add(n, Ordering::Relaxed);
+        let allowed = limit.saturating_sub(before).min(n);
+        if allowed < n {
+            let cut = n - allowed;
+            stats::add(&self.tracer.counters.dropped_trace_limit, cut);
+            stats::add(&self.dropped, cut);
+            batch.truncate(allowed as usize);
+        }
+    }
+
+    /// Drains the inbox, counting every span as late (ended) or abandoned (never ended).
+    fn drain_undelivered(&self) {
+        let c = &self.tracer.counters;
+        let ended = self.is_ended();
+        while let Some(b) = self.inbox.pop() {
+            let n = b.len() as u64;
+            stats::sub(&c.queued, n);
+            if ended {
+                stats::add(&c.dropped_late, n);
+            } else {
+                stats::add(&c.dropped_abandoned, n);
+            }
+        }
+    }
+
+    /// Marks the trace ended and converts its own thread's batch plus every batch in the inbox.
+    /// Returns the spans (sorted by start) and recycles `own` (cleared) for the caller.
+    pub fn finish(&self, own: &mut Batch) -> Vec<SpanData> {
+        self.ended.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let c = &self.tracer.counters;
+        let mut spans = Vec::new();
+        if self.tracer.retain {
+            self.admit(own);
+            own.convert_into(self.trace_id, &mut spans);
+            stats::add(&c.delivered, own.len() as u64);
+            while let Some(b) = self.inbox.pop() {
+                let n = b.len() as u64;
+                stats::sub(&c.queued, n);
+                b.convert_into(self.trace_id, &mut spans);
+                stats::add(&c.delivered, n);
+                self.tracer.recycle(b);
+            }
+        } else if !own.is_empty() {
+            self.tracer.export_batch(self.trace_id, std::mem::take(own));
+        }
+        own.clear();
+        spans.sort_by_key(|s| s.start_unix_nanos);
+        spans
+    }
+}
+
+impl Drop for TraceShared {
+    fn drop(&mut self) {
+        self.drain_undelivered();
+    }
+}
+
+/// Hands a thread's batch of `trace` over: to the exporter (if any) and, when traces are
+/// retained, to the trace's inbox. Returns the batch, emptied, when it can be reused.
+pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Batch> {
+    if batch.is_empty() {
+        return Some(batch);
+    }
+    let tracer = &trace.tracer;
+    let c = &tracer.counters;
+    if !tracer.retain {
+        tracer.export_batch(trace.trace_id, batch);
+        return None;
+    }
+    trace.admit(&mut batch);
+    if tracer.has_exporter() {
+        tracer.export_batch(trace.trace_id, batch.clone());
+    }
+    let n = batch.len() as u64;
+    if trace.is_ended() {
+        stats::add(&c.dropped_late, n);
+        batch.clear();
+        return Some(batch);
+    }
+    let bound = tracer.limits.max_buffered_spans as u64;
+    let before = c.queued.fetch_add(n, Ordering::Relaxed);
+    if before + n > bound {
+        stats::sub(&c.queued, n);
+        stats::add(&c.dropped_buffer_full, n);
+        stats::add(&trace.dropped, n);
+        batch.clear();
+        return Some(batch);
+    }
+    trace.inbox.push(batch);
+    fence(Ordering::SeqCst);
+    if trace.ended.load(Ordering::SeqCst) {
+        trace.drain_undelivered();
+    }
+    None
+}

@@ -1,0 +1,177 @@
+//! The hot path's record format: [`RawSpan`] (64 bytes, no heap) and the [`Batch`] a thread
+//! fills for one trace and hands over whole; plus the conversion to [`SpanData`] that runs off
+//! the hot path.
+//!
+//! A batch keeps attributes in one flat `Vec` (each span owns a contiguous range, copied in
+//! when the span ends) and the rare extras (owned names, events, error messages, dropped
+//! counts) in another, so a span with a static name and a few attributes costs no allocation
+//! once the batch's vectors have grown to their working size. Batches are recycled.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::clock;
+use crate::data::{Event, SpanData, SpanKind, StatusCode};
+use crate::ids::{SpanId, TraceId};
+use crate::value::KeyValue;
+
+/// Status byte values in [`RawSpan::status`].
+pub(crate) const STATUS_UNSET: u8 = 0;
+pub(crate) const STATUS_OK: u8 = 1;
+pub(crate) const STATUS_ERROR: u8 = 2;
+/// Flag bit in [`RawSpan::status`]: the span was closed by its trace's end.
+pub(crate) const FLAG_UNFINISHED: u8 = 0x80;
+
+/// No extras.
+pub(crate) const NO_EXTRAS: u32 = u32::MAX;
+
+/// One finished span as the hot path stores it. 64 bytes (checked by a test).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawSpan {
+    pub span_id: u64,
+    /// Zero for a root.
+    pub parent_id: u64,
+    /// Raw clock ticks (see [`crate::clock`]).
+    pub start: u64,
+    pub end: u64,
+    /// The name when it is static; owned names live in the extras.
+    pub name: &'static str,
+    /// First attribute in [`Batch::attrs`].
+    pub attr_start: u32,
+    /// Index in [`Batch::extras`], or [`NO_EXTRAS`].
+    pub extras: u32,
+    pub attr_len: u16,
+    pub kind: u8,
+    /// `STATUS_*`, plus [`FLAG_UNFINISHED`].
+    pub status: u8,
+}
+
+/// What a span rarely has: kept out of [`RawSpan`] so the common record stays small.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extras {
+    pub name: Option<Cow<'static, str>>,
+    pub events: Vec<Event>,
+    pub error: Option<String>,
+    pub dropped_attributes: u32,
+    pub dropped_events: u32,
+}
+
+/// Finished spans of one trace from one thread.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Batch {
+    pub spans: Vec<RawSpan>,
+    pub attrs: Vec<KeyValue>,
+    pub extras: Vec<Extras>,
+    pub thread_id: u64,
+    pub thread_name: Option<Arc<str>>,
+}
+
+impl Batch {
+    pub fn with_capacity(spans: usize, thread_id: u64, thread_name: Option<Arc<str>>) -> Self {
+        Batch {
+            spans: Vec::with_capacity(spans),
+            attrs: Vec::with_capacity(spans * 2),
+            extras: Vec::new(),
+            thread_id,
+            thread_name,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Empties the batch, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.spans.clear();
+        self.attrs.clear();
+        self.extras.clear();
+    }
+
+    /// Keeps only the first `n` spans (their attributes and extras stay behind, unreferenced,
+    /// until the batch is cleared).
+    pub fn truncate(&mut self, n: usize) {
+        self.spans.truncate(n);
+    }
+
+    /// Appends every span as [`SpanData`] of trace `trace_id` to `out`.
+    pub fn convert_into(&self, trace_id: TraceId, out: &mut Vec<SpanData>) {
+        out.reserve(self.spans.len());
+        for raw in &self.spans {
+            out.push(self.convert(raw, trace_id));
+        }
+    }
+
+    fn convert(&self, raw: &RawSpan, trace_id: TraceId) -> SpanData {
+        let start = clock::to_unix_nanos(raw.start);
+        let end = clock::to_unix_nanos(raw.end).max(start);
+        let a = raw.attr_start as usize;
+        let attributes = self
+            .attrs
+            .get(a..a + raw.attr_len as usize)
+            .map(<[KeyValue]>::to_vec)
+            .unwrap_or_default();
+        let extras = self.extras.get(raw.extras as usize);
+        let name = match extras.and_then(|e| e.name.clone()) {
+            Some(n) => n,
+            None => Cow::Borrowed(raw.name),
+        };
+        SpanData {
+            name,
+            trace_id,
+            // Span ids are created from non-zero values; fall back defensively.
+            span_id: SpanId::from_u64(raw.span_id).unwrap_or_else(SpanId::random),
+            parent_id: SpanId::from_u64(raw.parent_id),
+            kind: kind_from_u8(raw.kind),
+            start_unix_nanos: start,
+            end_unix_nanos: end,
+            attributes,
+            events: extras.map(|e| e.events.clone()).unwrap_or_default(),
+            status: match raw.status & !FLAG_UNFINISHED {
+                STATUS_OK => StatusCode::Ok,
+                STATUS_ERROR => StatusCode::Error,
+                _ => StatusCode::Unset,
+            },
+            error: extras.and_then(|e| e.error.clone()),
+            thread_id: self.thread_id,
+            thread_name: self.thread_name.clone(),
+            dropped_attributes_count: extras.map_or(0, |e| e.dropped_attributes),
+            dropped_events_count: extras.map_or(0, |e| e.dropped_events),
+            unfinished: raw.status & FLAG_UNFINISHED != 0,
+        }
+    }
+}
+
+pub(crate) fn kind_to_u8(kind: SpanKind) -> u8 {
+    match kind {
+        SpanKind::Internal => 0,
+        SpanKind::Server => 1,
+        SpanKind::Client => 2,
+        SpanKind::Producer => 3,
+        SpanKind::Consumer => 4,
+    }
+}
+
+fn kind_from_u8(v: u8) -> SpanKind {
+    match v {
+        1 => SpanKind::Server,
+        2 => SpanKind::Client,
+        3 => SpanKind::Producer,
+        4 => SpanKind::Consumer,
+        _ => SpanKind::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_span_fits_in_64_bytes() {
+        assert!(std::mem::size_of::<RawSpan>() <= 64);
+    }
+}

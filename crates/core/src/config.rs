@@ -1,0 +1,69 @@
+//! Configuration: the [`Limits`] that bound memory, and [`BatchConfig`] for the export worker.
+
+use std::time::Duration;
+
+/// Bounds on what the tracer keeps. Over a bound the extra data is dropped and counted
+/// (see [`crate::Stats`]); the caller is never blocked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Finished spans that may wait in hand-off queues across the whole tracer (not counting
+    /// each thread's current batch, which is bounded by `batch_size`). Default 262,144.
+    pub max_buffered_spans: usize,
+    /// Spans kept per trace. Default 65,536.
+    pub max_spans_per_trace: usize,
+    /// Attributes kept per span. Default 128.
+    pub max_attributes_per_span: usize,
+    /// Events kept per span. Default 128.
+    pub max_events_per_span: usize,
+    /// Bytes kept of a string attribute value (cut at a character boundary). Default 4,096.
+    pub max_attribute_value_len: usize,
+    /// Spans a thread buffers for one trace before handing them over as a batch. Default 512.
+    pub batch_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_buffered_spans: 262_144,
+            max_spans_per_trace: 65_536,
+            max_attributes_per_span: 128,
+            max_events_per_span: 128,
+            max_attribute_value_len: 4_096,
+            batch_size: 512,
+        }
+    }
+}
+
+/// How the export worker batches, retries and shuts down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Spans that may wait in the export queue; more are dropped and counted. Default 65,536.
+    pub max_queue_spans: usize,
+    /// Spans per `export` call at most. Default 512.
+    pub max_export_batch_size: usize,
+    /// How often the worker exports what is queued, and how long a thread keeps finished spans
+    /// of a still-open trace before handing them over. Default 1 s.
+    pub flush_interval: Duration,
+    /// Retries of a transiently failing batch before it is dropped. Default 5.
+    pub max_retries: u32,
+    /// First retry delay; doubled each retry. Default 100 ms.
+    pub initial_backoff: Duration,
+    /// Longest retry delay (also caps a destination's `Retry-After`). Default 5 s.
+    pub max_backoff: Duration,
+    /// How long `shutdown` waits for the worker to deliver what is queued. Default 10 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_queue_spans: 65_536,
+            max_export_batch_size: 512,
+            flush_interval: Duration::from_secs(1),
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}

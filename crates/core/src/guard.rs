@@ -1,0 +1,162 @@
+//! Guards: [`SpanGuard`] (a span on this thread's stack, ended on drop) and [`AttachGuard`]
+//! (another thread's span made current here until drop).
+//!
+//! Both are `!Send`: they refer to the creating thread's stack, so moving one to another thread
+//! is a compile error rather than a silent mix-up:
+//!
+//! ```compile_fail
+//! let tracer = reqtrace_core::RequestTracer::new("svc");
+//! tracer.start_trace();
+//! let span = tracer.start_span("s");
+//! std::thread::spawn(move || drop(span)); // SpanGuard is not Send
+//! ```
+//!
+//! Ending a span twice cannot be written either: [`SpanGuard::end`] takes the guard by value.
+//!
+//! ```compile_fail
+//! let tracer = reqtrace_core::RequestTracer::new("svc");
+//! tracer.start_trace();
+//! let span = tracer.start_span("s");
+//! span.end();
+//! span.end(); // use of moved value
+//! ```
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use crate::data::SpanKind;
+use crate::ids::{SpanContext, SpanId};
+use crate::local::{self, FrameKey, SpanKey};
+use crate::value::{KeyValue, Value};
+
+/// An open span on the calling thread; the span ends when the guard drops (or at
+/// [`SpanGuard::end`]). If the thread panics while the guard is alive, the span ends with
+/// status error `"panicked"`.
+///
+/// A guard of an unsampled trace, or one started with no trace active, records nothing and
+/// every method is a cheap no-op.
+#[must_use = "the span ends when the guard is dropped"]
+#[derive(Debug)]
+pub struct SpanGuard {
+    key: Option<SpanKey>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl SpanGuard {
+    #[inline]
+    pub(crate) fn new(key: Option<SpanKey>) -> Self {
+        SpanGuard {
+            key,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Whether the span is being recorded (sampled and still open).
+    pub fn is_recording(&self) -> bool {
+        self.key.is_some_and(|k| local::span_context(k).is_some())
+    }
+
+    /// The span's id, if it is recorded.
+    pub fn span_id(&self) -> Option<SpanId> {
+        self.key.and_then(|k| SpanId::from_u64(k.span_id))
+    }
+
+    /// The span's context, to hand to another thread, task or service.
+    pub fn context(&self) -> Option<SpanContext> {
+        self.key.and_then(local::span_context)
+    }
+
+    /// Sets an attribute. Takes bools, integers, floats, strings and arrays of them:
+    /// `span.set_attribute("tokens", 1500)`. Over `max_attributes_per_span` the attribute is
+    /// dropped and counted; long strings are cut to `max_attribute_value_len`.
+    #[inline]
+    pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        if let Some(k) = self.key {
+            local::set_attribute(k, key.into(), value.into());
+        }
+    }
+
+    /// Adds a timestamped event with attributes.
+    pub fn add_event<I>(&mut self, name: impl Into<Cow<'static, str>>, attributes: I)
+    where
+        I: IntoIterator<Item = KeyValue>,
+    {
+        if let Some(k) = self.key {
+            local::add_event(k, name.into(), attributes.into_iter().collect());
+        }
+    }
+
+    /// Marks the span failed with `message` (status `Error`).
+    pub fn set_error(&mut self, message: impl Into<String>) {
+        if let Some(k) = self.key {
+            local::set_status(k, false, Some(message.into()));
+        }
+    }
+
+    /// Marks the span successful (status `Ok`), clearing an error.
+    pub fn set_ok(&mut self) {
+        if let Some(k) = self.key {
+            local::set_status(k, true, None);
+        }
+    }
+
+    /// Sets the span's kind (server, client, …).
+    pub fn set_kind(&mut self, kind: SpanKind) {
+        if let Some(k) = self.key {
+            local::set_kind(k, kind);
+        }
+    }
+
+    /// Renames the span.
+    pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        if let Some(k) = self.key {
+            local::set_name(k, name.into());
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        // Drop does the work.
+    }
+}
+
+impl Drop for SpanGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            local::end_span(k);
+        }
+    }
+}
+
+/// Makes another thread's span current on this thread until dropped
+/// ([`crate::RequestTracer::attach`]). Spans started meanwhile join that span's trace; when the
+/// guard drops they are handed over to it (any still open are closed as unfinished).
+#[must_use = "the context is detached when the guard is dropped"]
+#[derive(Debug)]
+pub struct AttachGuard {
+    key: Option<FrameKey>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl AttachGuard {
+    pub(crate) fn new(key: Option<FrameKey>) -> Self {
+        AttachGuard {
+            key,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Whether the context was attached (it had a live local trace of this tracer).
+    pub fn is_attached(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+impl Drop for AttachGuard {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            local::detach(k);
+        }
+    }
+}

@@ -1,0 +1,768 @@
+//! The hot path: each thread's span stack and batches.
+//!
+//! Every thread has one [`ThreadState`] (a `thread_local!`), holding for each tracer it has
+//! used a [`TracerLocal`]:
+//! - `frames`: the traces this thread is working in, innermost last. A *trace frame* is pushed
+//!   by `start_trace` and popped by `end_trace`; an *attached frame* is pushed when a span
+//!   context from another thread is attached (`attach`, `start_span_with_parent`, a
+//!   `Future` being polled) and popped when that scope ends. Each frame owns the [`Batch`] of
+//!   finished spans it recorded.
+//! - `open`: the open spans of all frames, innermost last. Entries are reused (`open_len`
+//!   marks the live prefix) so each entry's attribute `Vec` keeps its capacity: after warm-up a
+//!   span with a static name and a few attributes allocates nothing.
+//!
+//! Starting a span: find the frame, take an id from the thread's generator, read the clock,
+//! fill the next open entry. Ending it: read the clock, move the entry into its frame's batch
+//! (a 64-byte record plus its attributes), pop it. No lock, no atomic read-modify-write; the
+//! only shared writes are the owner-only counters in [`ThreadCounters`].
+//!
+//! Spans may end out of order (an outer guard dropped first): the entry is closed and left as a
+//! tombstone until the entries above it end. A guard whose entry was already closed (its trace
+//! ended, its scope was detached) finds a different span id at its index and does nothing.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::batch::{
+    Batch, Extras, FLAG_UNFINISHED, NO_EXTRAS, RawSpan, STATUS_ERROR, STATUS_OK, STATUS_UNSET,
+    kind_to_u8,
+};
+use crate::clock;
+use crate::data::{Event, SpanKind, Trace};
+use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::rng;
+use crate::stats::{self, ThreadCounters, owner_add};
+use crate::trace::{LocalTrace, TraceShared, hand_over};
+use crate::tracer::TracerInner;
+use crate::value::{KeyValue, Value};
+
+static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static STATE: RefCell<ThreadState> = RefCell::new(ThreadState::new());
+}
+
+/// Runs `f` on this thread's state; `None` if the state is unavailable (during thread
+/// teardown, or re-entered from inside a tracer call).
+#[inline]
+fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    STATE
+        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut s| f(&mut s)))
+        .ok()
+        .flatten()
+}
+
+/// reqtrace's number for the calling thread.
+pub(crate) fn current_thread_id() -> u64 {
+    with_state(|s| s.thread_id).unwrap_or(0)
+}
+
+pub(crate) struct ThreadState {
+    thread_id: u64,
+    thread_name: Option<Arc<str>>,
+    tracers: Vec<TracerLocal>,
+    next_frame_serial: u64,
+}
+
+pub(crate) struct TracerLocal {
+    inner: Arc<TracerInner>,
+    counters: Arc<ThreadCounters>,
+    frames: Vec<Frame>,
+    open: Vec<OpenSpan>,
+    open_len: usize,
+    spare: Vec<Batch>,
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum FrameKind {
+    Trace,
+    Attached,
+}
+
+struct Frame {
+    trace: Arc<TraceShared>,
+    kind: FrameKind,
+    serial: u64,
+    /// Parent of spans started with no open span in this frame (0: none).
+    parent: u64,
+    /// `open_len` when the frame was pushed.
+    open_base: usize,
+    sampled: bool,
+    batch: Batch,
+    /// Raw time of the oldest span in `batch` (for the export flush interval).
+    batch_since: u64,
+    meta: Option<Box<TraceMeta>>,
+}
+
+/// What a trace frame knows that an attached frame does not.
+struct TraceMeta {
+    start: u64,
+    attributes: Vec<KeyValue>,
+    trace_state: Option<String>,
+    remote_parent: Option<SpanId>,
+    /// Span id used in propagated contexts of an unsampled trace.
+    placeholder: SpanId,
+}
+
+#[derive(Default)]
+struct OpenSpan {
+    span_id: u64,
+    parent_id: u64,
+    start: u64,
+    frame: usize,
+    frame_serial: u64,
+    name: Cow<'static, str>,
+    attrs: Vec<KeyValue>,
+    extras: Extras,
+    has_extras: bool,
+    kind: u8,
+    status: u8,
+    ended: bool,
+    owns_frame: bool,
+}
+
+impl ThreadState {
+    fn new() -> Self {
+        ThreadState {
+            thread_id: NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed),
+            thread_name: std::thread::current().name().map(Arc::from),
+            tracers: Vec::new(),
+            next_frame_serial: 1,
+        }
+    }
+
+    /// The index of `inner`'s local state, registering this thread with it on first use.
+    #[inline]
+    fn slot(&mut self, inner: &Arc<TracerInner>) -> usize {
+        if let Some(i) = self
+            .tracers
+            .iter()
+            .position(|t| Arc::ptr_eq(&t.inner, inner))
+        {
+            return i;
+        }
+        let counters = inner.register_thread();
+        self.tracers.push(TracerLocal {
+            inner: Arc::clone(inner),
+            counters,
+            frames: Vec::new(),
+            open: Vec::new(),
+            open_len: 0,
+            spare: Vec::new(),
+        });
+        self.tracers.len() - 1
+    }
+
+    fn new_batch(&self, tl_spare: &mut Vec<Batch>, inner: &TracerInner) -> Batch {
+        if let Some(mut b) = tl_spare.pop().or_else(|| inner.take_recycled()) {
+            b.clear();
+            b.thread_id = self.thread_id;
+            b.thread_name.clone_from(&self.thread_name);
+            return b;
+        }
+        Batch::with_capacity(
+            inner.limits.batch_size.min(64),
+            self.thread_id,
+            self.thread_name.clone(),
+        )
+    }
+}
+
+impl Drop for ThreadState {
+    /// Thread exit: every frame's spans are handed over (open spans closed as unfinished), so
+    /// nothing buffered on a dying thread is lost silently.
+    fn drop(&mut self) {
+        let now = clock::now();
+        for tl in &mut self.tracers {
+            tl.close_open_from(0, now);
+            while let Some(frame) = tl.frames.pop() {
+                let _ = hand_over(&frame.trace, frame.batch);
+            }
+        }
+    }
+}
+
+impl TracerLocal {
+    /// Closes every open span at index `from` and above at time `now`, marking them unfinished.
+    fn close_open_from(&mut self, from: usize, now: u64) {
+        let mut closed = 0u64;
+        for i in (from..self.open_len).rev() {
+            if !self.open[i].ended {
+                self.record(i, now, true);
+                closed += 1;
+            }
+        }
+        self.open_len = self.open_len.min(from);
+        // Spans below `from` that ended out of order while a frame above was active.
+        while self.open_len > 0 && self.open[self.open_len - 1].ended {
+            self.open_len -= 1;
+        }
+        if closed > 0 {
+            owner_add(&self.counters.finished, closed);
+            stats::add(&self.inner.counters.unfinished, closed);
+        }
+    }
+
+    /// Moves open entry `i` into its frame's batch as a finished span.
+    fn record(&mut self, i: usize, end: u64, unfinished: bool) {
+        let e = &mut self.open[i];
+        e.ended = true;
+        let Some(frame) = self.frames.get_mut(e.frame) else {
+            return;
+        };
+        let b = &mut frame.batch;
+        if b.spans.is_empty() {
+            frame.batch_since = end;
+        }
+        let attr_start = b.attrs.len() as u32;
+        let attr_len = e.attrs.len().min(usize::from(u16::MAX));
+        b.attrs.extend(e.attrs.drain(..attr_len));
+        e.attrs.clear();
+        let name: &'static str = match e.name {
+            Cow::Borrowed(s) => s,
+            Cow::Owned(_) => {
+                e.extras.name = Some(std::mem::take(&mut e.name));
+                e.has_extras = true;
+                ""
+            }
+        };
+        let extras = if e.has_extras {
+            e.has_extras = false;
+            b.extras.push(std::mem::take(&mut e.extras));
+            (b.extras.len() - 1) as u32
+        } else {
+            NO_EXTRAS
+        };
+        b.spans.push(RawSpan {
+            span_id: e.span_id,
+            parent_id: e.parent_id,
+            start: e.start,
+            end: end.max(e.start),
+            name,
+            attr_start,
+            extras,
+            attr_len: attr_len as u16,
+            kind: e.kind,
+            status: e.status | if unfinished { FLAG_UNFINISHED } else { 0 },
+        });
+    }
+
+    /// The parent for a span started now in the top frame.
+    #[inline]
+    fn current_parent(&self, frame: &Frame) -> u64 {
+        if self.open_len > frame.open_base {
+            let top = &self.open[self.open_len - 1];
+            if !top.ended {
+                return top.span_id;
+            }
+        }
+        frame.parent
+    }
+
+    /// Hands over a frame's batch if it is full, or (with an exporter) older than the flush
+    /// interval.
+    fn maybe_flush(&mut self, frame_idx: usize, now: u64) {
+        let Some(frame) = self.frames.get_mut(frame_idx) else {
+            return;
+        };
+        let len = frame.batch.len();
+        let full = len >= self.inner.limits.batch_size;
+        let stale = len > 0
+            && self.inner.has_exporter()
+            && clock::delta_nanos(frame.batch_since, now) >= self.inner.flush_interval_nanos();
+        if full || stale {
+            let mut fresh = self
+                .spare
+                .pop()
+                .or_else(|| self.inner.take_recycled())
+                .unwrap_or_default();
+            fresh.clear();
+            fresh.thread_id = frame.batch.thread_id;
+            fresh.thread_name.clone_from(&frame.batch.thread_name);
+            let old = std::mem::replace(&mut frame.batch, fresh);
+            if let Some(mut b) = hand_over(&frame.trace, old) {
+                b.clear();
+                self.spare.push(b);
+            }
+        }
+    }
+
+    /// Pops frames down to (and including) `idx`, closing their open spans and handing over
+    /// their batches. Returns the popped frame at `idx`.
+    fn pop_frames_to(&mut self, idx: usize, now: u64) -> Option<Frame> {
+        let base = self.frames.get(idx)?.open_base;
+        self.close_open_from(base, now);
+        while self.frames.len() > idx + 1 {
+            if let Some(f) = self.frames.pop()
+                && let Some(mut b) = hand_over(&f.trace, f.batch)
+            {
+                b.clear();
+                self.spare.push(b);
+            }
+        }
+        self.frames.pop()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations used by the tracer and the guards.
+
+/// Identifies an open span for its guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SpanKey {
+    pub slot: u32,
+    pub index: u32,
+    pub span_id: u64,
+}
+
+/// Identifies an attached frame for its guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrameKey {
+    pub slot: u32,
+    pub index: u32,
+    pub serial: u64,
+}
+
+pub(crate) struct NewTrace {
+    pub trace_id: TraceId,
+    pub flags: TraceFlags,
+    pub parent: Option<SpanContext>,
+    pub trace_state: Option<String>,
+    pub attributes: Vec<KeyValue>,
+}
+
+pub(crate) fn start_trace(inner: &Arc<TracerInner>, t: NewTrace) {
+    let sampled = t.flags.is_sampled();
+    let trace = TraceShared::new(Arc::clone(inner), t.trace_id, t.flags);
+    let start = clock::now();
+    with_state(|st| {
+        let slot = st.slot(inner);
+        let serial = st.next_frame_serial;
+        st.next_frame_serial += 1;
+        let mut spare = std::mem::take(&mut st.tracers[slot].spare);
+        let batch = st.new_batch(&mut spare, inner);
+        let tl = &mut st.tracers[slot];
+        tl.spare = spare;
+        owner_add(&tl.counters.traces_started, 1);
+        if !sampled {
+            owner_add(&tl.counters.traces_unsampled, 1);
+        }
+        let remote_parent = t.parent.as_ref().map(|p| p.span_id);
+        tl.frames.push(Frame {
+            trace,
+            kind: FrameKind::Trace,
+            serial,
+            parent: remote_parent.map_or(0, SpanId::to_u64),
+            open_base: tl.open_len,
+            sampled,
+            batch,
+            batch_since: start,
+            meta: Some(Box::new(TraceMeta {
+                start,
+                attributes: t.attributes,
+                trace_state: t.trace_state,
+                remote_parent,
+                placeholder: SpanId::random(),
+            })),
+        });
+    });
+}
+
+pub(crate) fn end_trace(inner: &Arc<TracerInner>) -> Option<Trace> {
+    let now = clock::now();
+    let (trace, mut batch, meta, sampled) = with_state(|st| {
+        let slot = st.slot(inner);
+        let tl = &mut st.tracers[slot];
+        let idx = tl.frames.iter().rposition(|f| f.kind == FrameKind::Trace)?;
+        let frame = tl.pop_frames_to(idx, now)?;
+        Some((frame.trace, frame.batch, frame.meta, frame.sampled))
+    })
+    .flatten()?;
+    let meta = meta?;
+    let spans = if sampled {
+        trace.finish(&mut batch)
+    } else {
+        Vec::new()
+    };
+    batch.clear();
+    with_state(|st| {
+        let slot = st.slot(inner);
+        st.tracers[slot].spare.push(batch);
+    });
+    stats::add(&inner.counters.traces_ended, 1);
+    Some(Trace {
+        trace_id: trace.trace_id,
+        service_name: inner.resource.service_name.clone(),
+        attributes: meta.attributes,
+        start_unix_nanos: clock::to_unix_nanos(meta.start),
+        end_unix_nanos: clock::to_unix_nanos(now).max(clock::to_unix_nanos(meta.start)),
+        trace_flags: trace.flags,
+        trace_state: meta.trace_state,
+        remote_parent_id: meta.remote_parent,
+        spans,
+        dropped_spans_count: trace.dropped.load(Ordering::Relaxed),
+    })
+}
+
+/// Starts a span in the calling thread's current frame.
+#[inline]
+pub(crate) fn start_span(inner: &Arc<TracerInner>, name: Cow<'static, str>) -> Option<SpanKey> {
+    with_state(|st| {
+        let slot = st.slot(inner);
+        start_in_top_frame(&mut st.tracers[slot], slot, name, false)
+    })
+    .flatten()
+}
+
+#[inline]
+fn start_in_top_frame(
+    tl: &mut TracerLocal,
+    slot: usize,
+    name: Cow<'static, str>,
+    owns_frame: bool,
+) -> Option<SpanKey> {
+    let Some(frame_idx) = tl.frames.len().checked_sub(1) else {
+        stats::add(&tl.inner.counters.without_trace, 1);
+        return None;
+    };
+    let frame = &tl.frames[frame_idx];
+    if !frame.sampled {
+        return None;
+    }
+    let parent_id = tl.current_parent(frame);
+    let serial = frame.serial;
+    let span_id = rng::next_span_id().to_u64();
+    let index = tl.open_len;
+    if index == tl.open.len() {
+        tl.open.push(OpenSpan::default());
+    }
+    let e = &mut tl.open[index];
+    e.span_id = span_id;
+    e.parent_id = parent_id;
+    e.frame = frame_idx;
+    e.frame_serial = serial;
+    e.name = name;
+    e.kind = 0;
+    e.status = STATUS_UNSET;
+    e.ended = false;
+    e.owns_frame = owns_frame;
+    e.start = clock::now();
+    tl.open_len = index + 1;
+    owner_add(&tl.counters.started, 1);
+    Some(SpanKey {
+        slot: slot as u32,
+        index: index as u32,
+        span_id,
+    })
+}
+
+/// Ends the span `key` (no-op if it was already closed).
+#[inline]
+pub(crate) fn end_span(key: SpanKey) {
+    let panicking = std::thread::panicking();
+    let end = clock::now();
+    with_state(|st| {
+        let Some(tl) = st.tracers.get_mut(key.slot as usize) else {
+            return;
+        };
+        let i = key.index as usize;
+        if i >= tl.open_len || tl.open[i].span_id != key.span_id || tl.open[i].ended {
+            return;
+        }
+        if panicking && tl.open[i].status != STATUS_ERROR {
+            let e = &mut tl.open[i];
+            e.status = STATUS_ERROR;
+            e.extras.error = Some("panicked".to_owned());
+            e.has_extras = true;
+        }
+        let frame_idx = tl.open[i].frame;
+        let owns_frame = tl.open[i].owns_frame;
+        tl.record(i, end, false);
+        owner_add(&tl.counters.finished, 1);
+        if i + 1 == tl.open_len {
+            tl.open_len -= 1;
+            while tl.open_len > 0 && tl.open[tl.open_len - 1].ended {
+                tl.open_len -= 1;
+            }
+        }
+        if owns_frame {
+            if let Some(frame) = tl.pop_frames_to(frame_idx, end)
+                && let Some(mut b) = hand_over(&frame.trace, frame.batch)
+            {
+                b.clear();
+                tl.spare.push(b);
+            }
+        } else if tl
+            .frames
+            .get(frame_idx)
+            .is_some_and(|f| f.batch.len() >= tl.inner.limits.batch_size || tl.inner.has_exporter())
+        {
+            tl.maybe_flush(frame_idx, end);
+        }
+    });
+}
+
+/// Applies `f` to the open span `key`, if it is still open.
+#[inline]
+fn with_open<R>(key: SpanKey, f: impl FnOnce(&mut OpenSpan, &TracerInner) -> R) -> Option<R> {
+    with_state(|st| {
+        let tl = st.tracers.get_mut(key.slot as usize)?;
+        let i = key.index as usize;
+        if i >= tl.open_len || tl.open[i].span_id != key.span_id || tl.open[i].ended {
+            return None;
+        }
+        Some(f(&mut tl.open[i], &tl.inner))
+    })
+    .flatten()
+}
+
+pub(crate) fn set_attribute(key: SpanKey, k: Cow<'static, str>, mut v: Value) {
+    with_open(key, |e, inner| {
+        let limits = &inner.limits;
+        if v.truncate(limits.max_attribute_value_len) {
+            stats::add(&inner.counters.values_truncated, 1);
+        }
+        if e.attrs.len() < limits.max_attributes_per_span {
+            e.attrs.push(KeyValue { key: k, value: v });
+        } else {
+            e.extras.dropped_attributes += 1;
+            e.has_extras = true;
+            stats::add(&inner.counters.attributes_dropped, 1);
+        }
+    });
+}
+
+pub(crate) fn add_event(key: SpanKey, name: Cow<'static, str>, attributes: Vec<KeyValue>) {
+    let time = clock::to_unix_nanos(clock::now());
+    with_open(key, |e, inner| {
+        let limits = &inner.limits;
+        e.has_extras = true;
+        if e.extras.events.len() < limits.max_events_per_span {
+            let mut attributes = attributes;
+            let max_attrs = limits.max_attributes_per_span;
+            if attributes.len() > max_attrs {
+                stats::add(
+                    &inner.counters.attributes_dropped,
+                    (attributes.len() - max_attrs) as u64,
+                );
+                attributes.truncate(max_attrs);
+            }
+            for kv in &mut attributes {
+                if kv.value.truncate(limits.max_attribute_value_len) {
+                    stats::add(&inner.counters.values_truncated, 1);
+                }
+            }
+            e.extras.events.push(Event {
+                name,
+                time_unix_nanos: time,
+                attributes,
+            });
+        } else {
+            e.extras.dropped_events += 1;
+            stats::add(&inner.counters.events_dropped, 1);
+        }
+    });
+}
+
+pub(crate) fn set_status(key: SpanKey, ok: bool, message: Option<String>) {
+    with_open(key, |e, inner| {
+        if ok {
+            e.status = STATUS_OK;
+            e.extras.error = None;
+        } else {
+            e.status = STATUS_ERROR;
+            let mut m = message.unwrap_or_default();
+            let max = inner.limits.max_attribute_value_len;
+            if m.len() > max {
+                let mut cut = max;
+                while !m.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                m.truncate(cut);
+                stats::add(&inner.counters.values_truncated, 1);
+            }
+            e.extras.error = Some(m);
+            e.has_extras = true;
+        }
+    });
+}
+
+pub(crate) fn set_kind(key: SpanKey, kind: SpanKind) {
+    with_open(key, |e, _| e.kind = kind_to_u8(kind));
+}
+
+pub(crate) fn set_name(key: SpanKey, name: Cow<'static, str>) {
+    with_open(key, |e, _| e.name = name);
+}
+
+/// The context of open span `key`, with a link to its local trace.
+pub(crate) fn span_context(key: SpanKey) -> Option<SpanContext> {
+    with_state(|st| {
+        let tl = st.tracers.get(key.slot as usize)?;
+        let i = key.index as usize;
+        let e = tl
+            .open
+            .get(i)
+            .filter(|e| i < tl.open_len && e.span_id == key.span_id && !e.ended)?;
+        let frame = tl.frames.get(e.frame)?;
+        Some(context_for(frame, e.span_id))
+    })
+    .flatten()
+}
+
+fn context_for(frame: &Frame, span_id: u64) -> SpanContext {
+    let mut ctx = SpanContext::new(
+        frame.trace.trace_id,
+        SpanId::from_u64(span_id).unwrap_or_else(SpanId::random),
+        frame.trace.flags,
+        false,
+    );
+    ctx.local = Some(LocalTrace(Arc::clone(&frame.trace)));
+    ctx
+}
+
+/// What the calling thread's current frame says.
+pub(crate) struct Current {
+    pub trace_id: TraceId,
+    pub flags: TraceFlags,
+    /// The innermost open span, or the attached parent.
+    pub span_id: Option<SpanId>,
+    pub context: Option<SpanContext>,
+    pub trace_state: Option<String>,
+    /// The parent a span started now would get (0: none).
+    pub parent_for_new: u64,
+}
+
+pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Current> {
+    with_state(|st| {
+        let slot = st
+            .tracers
+            .iter()
+            .position(|t| Arc::ptr_eq(&t.inner, inner))?;
+        let tl = &st.tracers[slot];
+        let frame = tl.frames.last()?;
+        let open = if tl.open_len > frame.open_base {
+            Some(tl.open[tl.open_len - 1].span_id)
+        } else {
+            None
+        };
+        let span = open.or(if frame.kind == FrameKind::Attached {
+            Some(frame.parent)
+        } else {
+            None
+        });
+        let span_id = span.and_then(SpanId::from_u64);
+        // The trace state lives on the trace frame below any attached frames.
+        let trace_state = tl
+            .frames
+            .iter()
+            .rev()
+            .find(|f| Arc::ptr_eq(&f.trace, &frame.trace) && f.meta.is_some())
+            .and_then(|f| f.meta.as_ref().and_then(|m| m.trace_state.clone()));
+        let context = if want_context {
+            match span_id {
+                Some(id) => Some(context_for(frame, id.to_u64())),
+                None => frame.meta.as_ref().map(|m| {
+                    // No span open: propagate the remote parent (or, unsampled, a stand-in id).
+                    let id = match (frame.sampled, m.remote_parent) {
+                        (true, Some(p)) => p,
+                        _ => m.placeholder,
+                    };
+                    let mut c = context_for(frame, id.to_u64());
+                    c.is_remote = frame.sampled && m.remote_parent.is_some();
+                    c
+                }),
+            }
+        } else {
+            None
+        };
+        Some(Current {
+            parent_for_new: tl.current_parent(frame),
+            trace_id: frame.trace.trace_id,
+            flags: frame.trace.flags,
+            span_id,
+            context,
+            trace_state,
+        })
+    })
+    .flatten()
+}
+
+/// Pushes an attached frame joining `ctx`'s local trace. `None` if `ctx` has no local trace
+/// of this tracer.
+pub(crate) fn attach(inner: &Arc<TracerInner>, ctx: &SpanContext) -> Option<FrameKey> {
+    let trace = ctx.local.as_ref()?;
+    if !Arc::ptr_eq(&trace.0.tracer, inner) {
+        return None;
+    }
+    let trace = Arc::clone(&trace.0);
+    with_state(|st| {
+        let slot = st.slot(inner);
+        let serial = st.next_frame_serial;
+        st.next_frame_serial += 1;
+        let mut spare = std::mem::take(&mut st.tracers[slot].spare);
+        let batch = st.new_batch(&mut spare, inner);
+        let tl = &mut st.tracers[slot];
+        tl.spare = spare;
+        let sampled = trace.flags.is_sampled();
+        tl.frames.push(Frame {
+            trace,
+            kind: FrameKind::Attached,
+            serial,
+            parent: ctx.span_id.to_u64(),
+            open_base: tl.open_len,
+            sampled,
+            batch,
+            batch_since: 0,
+            meta: None,
+        });
+        FrameKey {
+            slot: slot as u32,
+            index: (tl.frames.len() - 1) as u32,
+            serial,
+        }
+    })
+}
+
+/// Pops the attached frame `key` (and anything above it), handing its spans over.
+pub(crate) fn detach(key: FrameKey) {
+    let now = clock::now();
+    with_state(|st| {
+        let Some(tl) = st.tracers.get_mut(key.slot as usize) else {
+            return;
+        };
+        let i = key.index as usize;
+        if tl.frames.get(i).is_none_or(|f| f.serial != key.serial) {
+            return;
+        }
+        if let Some(frame) = tl.pop_frames_to(i, now)
+            && let Some(mut b) = hand_over(&frame.trace, frame.batch)
+        {
+            b.clear();
+            tl.spare.push(b);
+        }
+    });
+}
+
+/// Attaches `ctx` and starts a span in it that detaches when it ends.
+pub(crate) fn start_span_with_parent(
+    inner: &Arc<TracerInner>,
+    name: Cow<'static, str>,
+    ctx: &SpanContext,
+) -> Option<SpanKey> {
+    let Some(frame) = attach(inner, ctx) else {
+        stats::add(&inner.counters.without_trace, 1);
+        return None;
+    };
+    let key = with_state(|st| {
+        let tl = st.tracers.get_mut(frame.slot as usize)?;
+        start_in_top_frame(tl, frame.slot as usize, name, true)
+    })
+    .flatten();
+    if key.is_none() {
+        detach(frame);
+    }
+    key
+}

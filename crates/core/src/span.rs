@@ -1,0 +1,228 @@
+//! [`Span`]: a span that is not on any thread's stack. It is `Send`, can be ended on any
+//! thread, and is what async tasks use to keep one span across polls on different threads.
+//! It owns its data (one allocation for its attributes when it has any) and hands itself over
+//! to its trace as a one-span batch when it ends.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::batch::{Batch, Extras, NO_EXTRAS, RawSpan, STATUS_ERROR, STATUS_OK, kind_to_u8};
+use crate::clock;
+use crate::data::{Event, SpanKind};
+use crate::ids::{SpanContext, SpanId};
+use crate::local;
+use crate::stats;
+use crate::trace::{LocalTrace, TraceShared, hand_over};
+use crate::tracer::TracerInner;
+use crate::value::{KeyValue, Value};
+
+/// A span that can move between threads ([`crate::RequestTracer::start_detached_span`]).
+/// Ends when dropped or at [`Span::end`]; if dropped while its thread panics, ends with status
+/// error `"panicked"`.
+#[must_use = "the span ends when dropped"]
+pub struct Span {
+    state: Option<Box<Open>>,
+}
+
+struct Open {
+    trace: Arc<TraceShared>,
+    span_id: SpanId,
+    parent_id: u64,
+    start: u64,
+    name: Cow<'static, str>,
+    attrs: Vec<KeyValue>,
+    extras: Extras,
+    kind: u8,
+    status: u8,
+}
+
+impl std::fmt::Debug for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.state {
+            Some(o) => f
+                .debug_struct("Span")
+                .field("name", &o.name)
+                .field("span_id", &o.span_id)
+                .finish(),
+            None => f.write_str("Span(not recording)"),
+        }
+    }
+}
+
+impl Span {
+    pub(crate) fn start(
+        inner: &Arc<TracerInner>,
+        name: Cow<'static, str>,
+        parent: Option<&SpanContext>,
+        parent_id: u64,
+    ) -> Span {
+        let Some(parent) = parent else {
+            stats::add(&inner.counters.without_trace, 1);
+            return Span { state: None };
+        };
+        let Some(LocalTrace(trace)) = parent.local.clone() else {
+            stats::add(&inner.counters.without_trace, 1);
+            return Span { state: None };
+        };
+        if !Arc::ptr_eq(&trace.tracer, inner) || !trace.flags.is_sampled() {
+            return Span { state: None };
+        }
+        stats::add(&inner.counters.detached_started, 1);
+        Span {
+            state: Some(Box::new(Open {
+                trace,
+                span_id: SpanId::random(),
+                parent_id,
+                start: clock::now(),
+                name,
+                attrs: Vec::new(),
+                extras: Extras::default(),
+                kind: 0,
+                status: 0,
+            })),
+        }
+    }
+
+    /// A span that records nothing.
+    pub fn noop() -> Span {
+        Span { state: None }
+    }
+
+    /// Whether the span is recorded.
+    pub fn is_recording(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// The span's context (joins its local trace when handed to
+    /// [`crate::RequestTracer::attach`] or `start_span_with_parent`).
+    pub fn context(&self) -> Option<SpanContext> {
+        self.state.as_ref().map(|o| {
+            let mut c = SpanContext::new(o.trace.trace_id, o.span_id, o.trace.flags, false);
+            c.local = Some(LocalTrace(Arc::clone(&o.trace)));
+            c
+        })
+    }
+
+    /// Sets an attribute (same limits as on [`crate::SpanGuard`]).
+    pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        if let Some(o) = &mut self.state {
+            let limits = &o.trace.tracer.limits;
+            let mut value = value.into();
+            if value.truncate(limits.max_attribute_value_len) {
+                stats::add(&o.trace.tracer.counters.values_truncated, 1);
+            }
+            if o.attrs.len() < limits.max_attributes_per_span {
+                o.attrs.push(KeyValue {
+                    key: key.into(),
+                    value,
+                });
+            } else {
+                o.extras.dropped_attributes += 1;
+                stats::add(&o.trace.tracer.counters.attributes_dropped, 1);
+            }
+        }
+    }
+
+    /// Adds a timestamped event.
+    pub fn add_event<I>(&mut self, name: impl Into<Cow<'static, str>>, attributes: I)
+    where
+        I: IntoIterator<Item = KeyValue>,
+    {
+        if let Some(o) = &mut self.state {
+            if o.extras.events.len() < o.trace.tracer.limits.max_events_per_span {
+                let mut attributes: Vec<KeyValue> = attributes.into_iter().collect();
+                attributes.truncate(o.trace.tracer.limits.max_attributes_per_span);
+                o.extras.events.push(Event {
+                    name: name.into(),
+                    time_unix_nanos: clock::unix_nanos_now(),
+                    attributes,
+                });
+            } else {
+                o.extras.dropped_events += 1;
+                stats::add(&o.trace.tracer.counters.events_dropped, 1);
+            }
+        }
+    }
+
+    /// Marks the span failed.
+    pub fn set_error(&mut self, message: impl Into<String>) {
+        if let Some(o) = &mut self.state {
+            o.status = STATUS_ERROR;
+            o.extras.error = Some(message.into());
+        }
+    }
+
+    /// Marks the span successful.
+    pub fn set_ok(&mut self) {
+        if let Some(o) = &mut self.state {
+            o.status = STATUS_OK;
+            o.extras.error = None;
+        }
+    }
+
+    /// Sets the span's kind.
+    pub fn set_kind(&mut self, kind: SpanKind) {
+        if let Some(o) = &mut self.state {
+            o.kind = kind_to_u8(kind);
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        let Some(mut o) = self.state.take() else {
+            return;
+        };
+        let end = clock::now();
+        if std::thread::panicking() && o.status != STATUS_ERROR {
+            o.status = STATUS_ERROR;
+            o.extras.error = Some("panicked".to_owned());
+        }
+        let inner = Arc::clone(&o.trace.tracer);
+        stats::add(&inner.counters.detached_finished, 1);
+        let name: &'static str = match o.name {
+            Cow::Borrowed(s) => s,
+            Cow::Owned(_) => {
+                o.extras.name = Some(std::mem::take(&mut o.name));
+                ""
+            }
+        };
+        let has_extras = o.extras.name.is_some()
+            || !o.extras.events.is_empty()
+            || o.extras.error.is_some()
+            || o.extras.dropped_attributes > 0
+            || o.extras.dropped_events > 0;
+        let mut batch = Batch::with_capacity(1, local::current_thread_id(), None);
+        batch.thread_name = std::thread::current().name().map(Arc::from);
+        let attr_len = o.attrs.len().min(usize::from(u16::MAX));
+        o.attrs.truncate(attr_len);
+        batch.attrs = std::mem::take(&mut o.attrs);
+        if has_extras {
+            batch.extras.push(std::mem::take(&mut o.extras));
+        }
+        batch.spans.push(RawSpan {
+            span_id: o.span_id.to_u64(),
+            parent_id: o.parent_id,
+            start: o.start,
+            end: end.max(o.start),
+            name,
+            attr_start: 0,
+            extras: if has_extras { 0 } else { NO_EXTRAS },
+            attr_len: attr_len as u16,
+            kind: o.kind,
+            status: o.status,
+        });
+        if let Some(b) = hand_over(&o.trace, batch) {
+            inner.recycle(b);
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,212 @@
+//! Counters: what the tracer started, finished, delivered and dropped, by reason.
+//!
+//! Two kinds of counters, so the hot path does no read-modify-write on shared memory:
+//! - [`ThreadCounters`]: one block per (thread, tracer), written only by its owning thread with
+//!   a plain load and store (no atomic RMW, no contention); readers sum every block.
+//! - [`SharedCounters`]: per-batch, per-trace and rare events (drops, deliveries), updated with
+//!   `fetch_add` off the hot path.
+//!
+//! Accounting identities (exact whenever no span is in motion, e.g. after every thread's
+//! traces ended):
+//! `spans_started = spans_finished + spans_open()` and
+//! `spans_finished = spans_delivered + dropped.total() + spans_buffered()`.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::{Deserialize, Serialize};
+
+/// Counters owned by one thread for one tracer.
+#[derive(Debug, Default)]
+pub(crate) struct ThreadCounters {
+    pub started: AtomicU64,
+    pub finished: AtomicU64,
+    pub traces_started: AtomicU64,
+    pub traces_unsampled: AtomicU64,
+}
+
+/// Adds `n` to a counter that only the calling thread writes: a load and a store, not an RMW.
+#[inline]
+pub(crate) fn owner_add(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// Counters updated from any thread, off the hot path.
+#[derive(Debug, Default)]
+pub(crate) struct SharedCounters {
+    pub delivered: AtomicU64,
+    pub detached_started: AtomicU64,
+    pub detached_finished: AtomicU64,
+    pub dropped_buffer_full: AtomicU64,
+    pub dropped_trace_limit: AtomicU64,
+    pub dropped_late: AtomicU64,
+    pub dropped_abandoned: AtomicU64,
+    pub dropped_export_queue_full: AtomicU64,
+    pub dropped_export_failed: AtomicU64,
+    pub unfinished: AtomicU64,
+    pub without_trace: AtomicU64,
+    pub attributes_dropped: AtomicU64,
+    pub events_dropped: AtomicU64,
+    pub values_truncated: AtomicU64,
+    pub traces_ended: AtomicU64,
+    pub queued: AtomicU64,
+    pub export_queued: AtomicU64,
+    pub exported: AtomicU64,
+    pub export_retries: AtomicU64,
+    pub export_failed_batches: AtomicU64,
+    pub export_dropped_queue_full: AtomicU64,
+    pub export_dropped_failed: AtomicU64,
+}
+
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        counter.fetch_add(n, Relaxed);
+    }
+}
+
+pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        counter.fetch_sub(n, Relaxed);
+    }
+}
+
+/// Spans dropped, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedSpans {
+    /// The configured bound on spans buffered in the process (`max_buffered_spans`) was reached
+    /// when a batch was handed over.
+    pub buffer_full: u64,
+    /// The trace already had `max_spans_per_trace` spans.
+    pub trace_limit: u64,
+    /// The span finished after its trace had ended (and no exporter took it).
+    pub late: u64,
+    /// The span's trace was never ended: its thread exited or every handle to it was dropped
+    /// while spans waited for `end_trace`.
+    pub abandoned: u64,
+    /// The export queue was full (counted here only when traces are not retained, i.e. the
+    /// exporter is the spans' only consumer).
+    pub export_queue_full: u64,
+    /// The exporter failed permanently or ran out of retries (same condition as above).
+    pub export_failed: u64,
+}
+
+impl DroppedSpans {
+    /// All dropped spans.
+    pub fn total(&self) -> u64 {
+        self.buffer_full
+            + self.trace_limit
+            + self.late
+            + self.abandoned
+            + self.export_queue_full
+            + self.export_failed
+    }
+}
+
+/// What the export worker did (zero when no exporter is configured).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportStats {
+    /// Spans accepted into the export queue.
+    pub queued: u64,
+    /// Spans the exporter accepted.
+    pub exported: u64,
+    /// Export attempts that failed and were retried.
+    pub retries: u64,
+    /// Batches given up on (permanent error or retries exhausted).
+    pub failed_batches: u64,
+    /// Spans not queued because the export queue was full.
+    pub dropped_queue_full: u64,
+    /// Spans in batches given up on.
+    pub dropped_failed: u64,
+}
+
+/// A snapshot of a tracer's counters ([`crate::RequestTracer::stats`]).
+///
+/// Only sampled spans count as started; spans of unsampled traces are not recorded at all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Spans started in sampled traces.
+    pub spans_started: u64,
+    /// Spans ended (including spans closed because their trace ended: see `spans_unfinished`).
+    pub spans_finished: u64,
+    /// Spans handed to a consumer: returned in a [`crate::Trace`] by `end_trace`, or, when
+    /// traces are not retained, accepted by the export queue.
+    pub spans_delivered: u64,
+    /// Spans dropped, by reason.
+    pub dropped: DroppedSpans,
+    /// Spans still open on the thread that ended their trace; they are closed at the trace's
+    /// end, marked `unfinished`, and delivered with it.
+    pub spans_unfinished: u64,
+    /// Spans handed over in batches and not yet consumed (a gauge).
+    pub spans_queued: u64,
+    /// `start_span` calls with no trace active on the thread (nothing recorded).
+    pub spans_without_trace: u64,
+    /// Attributes dropped by `max_attributes_per_span`.
+    pub attributes_dropped: u64,
+    /// Events dropped by `max_events_per_span`.
+    pub events_dropped: u64,
+    /// String values cut to `max_attribute_value_len`.
+    pub values_truncated: u64,
+    /// Traces started (sampled or not).
+    pub traces_started: u64,
+    /// Traces started unsampled.
+    pub traces_unsampled: u64,
+    /// Traces ended.
+    pub traces_ended: u64,
+    /// The export worker's counters.
+    pub export: ExportStats,
+}
+
+impl Stats {
+    /// Spans started and not yet finished.
+    pub fn spans_open(&self) -> u64 {
+        self.spans_started.saturating_sub(self.spans_finished)
+    }
+
+    /// Spans finished but neither delivered nor dropped yet: still in a thread's buffer or in
+    /// a trace's hand-off queue.
+    pub fn spans_buffered(&self) -> u64 {
+        self.spans_finished
+            .saturating_sub(self.spans_delivered)
+            .saturating_sub(self.dropped.total())
+    }
+}
+
+pub(crate) fn snapshot(
+    threads: &[std::sync::Arc<ThreadCounters>],
+    shared: &SharedCounters,
+) -> Stats {
+    let mut s = Stats::default();
+    for t in threads {
+        s.spans_started += t.started.load(Relaxed);
+        s.spans_finished += t.finished.load(Relaxed);
+        s.traces_started += t.traces_started.load(Relaxed);
+        s.traces_unsampled += t.traces_unsampled.load(Relaxed);
+    }
+    let l = |c: &AtomicU64| c.load(Relaxed);
+    s.spans_started += l(&shared.detached_started);
+    s.spans_finished += l(&shared.detached_finished);
+    s.spans_delivered = l(&shared.delivered);
+    s.dropped = DroppedSpans {
+        buffer_full: l(&shared.dropped_buffer_full),
+        trace_limit: l(&shared.dropped_trace_limit),
+        late: l(&shared.dropped_late),
+        abandoned: l(&shared.dropped_abandoned),
+        export_queue_full: l(&shared.dropped_export_queue_full),
+        export_failed: l(&shared.dropped_export_failed),
+    };
+    s.spans_unfinished = l(&shared.unfinished);
+    s.spans_queued = l(&shared.queued);
+    s.spans_without_trace = l(&shared.without_trace);
+    s.attributes_dropped = l(&shared.attributes_dropped);
+    s.events_dropped = l(&shared.events_dropped);
+    s.values_truncated = l(&shared.values_truncated);
+    s.traces_ended = l(&shared.traces_ended);
+    s.export = ExportStats {
+        queued: l(&shared.export_queued),
+        exported: l(&shared.exported),
+        retries: l(&shared.export_retries),
+        failed_batches: l(&shared.export_failed_batches),
+        dropped_queue_full: l(&shared.export_dropped_queue_full),
+        dropped_failed: l(&shared.export_dropped_failed),
+    };
+    s
+}
