@@ -43,6 +43,7 @@ pub mod baggage;
 pub mod carrier;
 mod propagated;
 pub mod traceparent;
+mod tracer_ext;
 pub mod tracestate;
 
 pub use baggage::{Baggage, BaggageError, BaggageMember, BaggageProperty};
@@ -52,4 +53,5 @@ pub use propagated::{
     extract_trace_state, extract_traceparent,
 };
 pub use traceparent::{Traceparent, TraceparentError};
+pub use tracer_ext::TracerExt;
 pub use tracestate::{TraceState, TraceStateError};

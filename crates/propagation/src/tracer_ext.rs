@@ -1,0 +1,135 @@
+//! [`TracerExt`]: propagation methods on [`RequestTracer`].
+
+use reqtrace_core::{RequestTracer, SpanContext};
+
+use crate::baggage::Baggage;
+use crate::carrier::{Extractor, Injector};
+use crate::propagated::Propagated;
+use crate::traceparent::{Traceparent, TraceparentError};
+use crate::tracestate::TraceState;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for reqtrace_core::RequestTracer {}
+}
+
+/// Trace Context on the tracer: the seed's `get_trace_header()` / `from_header()` and the
+/// server and client paths. Bring it into scope with `use reqtrace_propagation::TracerExt;`.
+///
+/// Server: [`TracerExt::start_trace_from_carrier`] continues the caller's trace (or starts a
+/// new one when its headers are missing or invalid) and hands back the [`Propagated`] context,
+/// whose `baggage` the handler can read and change. Client: [`TracerExt::inject`] writes the
+/// current span as `traceparent` plus the trace's `tracestate`;
+/// [`TracerExt::inject_with_baggage`] adds `baggage`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use reqtrace_core::RequestTracer;
+/// use reqtrace_propagation::TracerExt;
+///
+/// let tracer = RequestTracer::new("checkout");
+/// let mut incoming = HashMap::new();
+/// incoming.insert("traceparent".to_string(),
+///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string());
+/// incoming.insert("baggage".to_string(), "user=alice".to_string());
+///
+/// let cx = tracer.start_trace_from_carrier(&incoming);
+/// assert_eq!(cx.baggage.get("user"), Some("alice"));
+/// {
+///     let span = tracer.start_span("call-inventory");
+///     let mut outgoing: HashMap<String, String> = HashMap::new();
+///     tracer.inject_with_baggage(&cx.baggage, &mut outgoing);
+///     let header = &outgoing["traceparent"];
+///     assert!(header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+///     assert!(header.contains(&span.span_id().unwrap().to_string()));
+///     assert_eq!(outgoing["baggage"], "user=alice");
+/// }
+/// let trace = tracer.end_trace().unwrap();
+/// assert_eq!(trace.spans[0].parent_id.unwrap().to_string(), "00f067aa0ba902b7");
+///
+/// let parent = RequestTracer::from_header("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?;
+/// assert!(parent.is_remote && !parent.is_sampled());
+/// # Ok::<(), reqtrace_propagation::TraceparentError>(())
+/// ```
+pub trait TracerExt: sealed::Sealed {
+    /// The current span's `traceparent` on this thread, with the trace's real flags (sampled
+    /// and random as decided for this trace); `None` when no trace is active.
+    fn trace_header(&self) -> Option<String>;
+
+    /// Parses a `traceparent` into the remote [`SpanContext`] to continue with
+    /// `start_trace_from`.
+    fn from_header(header: &str) -> Result<SpanContext, TraceparentError>
+    where
+        Self: Sized;
+
+    /// The current context to send: span context and trace state of this thread's current
+    /// trace, with empty baggage. `None` when no trace is active.
+    fn current_propagated(&self) -> Option<Propagated>;
+
+    /// Writes `traceparent` and (when not empty) `tracestate` for the current span. Writes
+    /// nothing when no trace is active.
+    fn inject<I: Injector + ?Sized>(&self, carrier: &mut I);
+
+    /// Like [`TracerExt::inject`], and also writes `baggage` when it is not empty.
+    fn inject_with_baggage<I: Injector + ?Sized>(&self, baggage: &Baggage, carrier: &mut I);
+
+    /// Server side: extracts all three headers and starts a trace on this thread that continues
+    /// the remote parent, keeping its `tracestate`; when `traceparent` is absent or invalid
+    /// (including duplicated), starts a new trace instead (with no `tracestate`). Returns what
+    /// was extracted; its `span_context` is `None` exactly when the trace was restarted.
+    fn start_trace_from_carrier<E: Extractor + ?Sized>(&self, carrier: &E) -> Propagated;
+}
+
+impl TracerExt for RequestTracer {
+    fn trace_header(&self) -> Option<String> {
+        self.current_span_context()
+            .map(|cx| Traceparent::from(&cx).to_string())
+    }
+
+    fn from_header(header: &str) -> Result<SpanContext, TraceparentError> {
+        header.parse::<Traceparent>().map(|tp| tp.to_span_context())
+    }
+
+    fn current_propagated(&self) -> Option<Propagated> {
+        let span_context = self.current_span_context()?;
+        let trace_state = self
+            .trace_context()
+            .and_then(|c| c.trace_state)
+            .and_then(|s| s.parse::<TraceState>().ok())
+            .unwrap_or_default();
+        Some(Propagated {
+            span_context: Some(span_context),
+            trace_state,
+            baggage: Baggage::new(),
+        })
+    }
+
+    fn inject<I: Injector + ?Sized>(&self, carrier: &mut I) {
+        if let Some(cx) = self.current_propagated() {
+            cx.inject(carrier);
+        }
+    }
+
+    fn inject_with_baggage<I: Injector + ?Sized>(&self, baggage: &Baggage, carrier: &mut I) {
+        let mut cx = self.current_propagated().unwrap_or_default();
+        cx.baggage = baggage.clone();
+        cx.inject(carrier);
+    }
+
+    fn start_trace_from_carrier<E: Extractor + ?Sized>(&self, carrier: &E) -> Propagated {
+        let cx = Propagated::extract(carrier);
+        match &cx.span_context {
+            Some(parent) => {
+                let mut builder = self.trace_builder().parent(parent);
+                if !cx.trace_state.is_empty() {
+                    builder = builder.trace_state(cx.trace_state.to_string());
+                }
+                builder.start();
+            }
+            None => {
+                self.start_trace();
+            }
+        }
+        cx
+    }
+}
