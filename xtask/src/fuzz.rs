@@ -1,8 +1,149 @@
-//! `cargo xtask fuzz` (being written).
+//! `cargo xtask fuzz [--seconds N] [--target NAME]`: runs every cargo-fuzz target of
+//! `crates/propagation/fuzz` for N seconds (default 60) and prints the executions per target.
+//!
+//! cargo-fuzz wants nightly; on the stable toolchain it runs with `RUSTC_BOOTSTRAP=1`. No
+//! sanitizer is used (the crates forbid `unsafe`, so panics, overflow checks and the targets'
+//! own assertions are what find bugs; debug assertions are on). cargo-fuzz is installed with
+//! `cargo install` when missing. Crash inputs land in `crates/propagation/fuzz/artifacts/`.
 
-use crate::util::TaskResult;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::util::{TaskResult, root, run};
+
+const FUZZ_DIR: &str = "crates/propagation/fuzz";
 
 /// Runs every fuzz target for a while.
-pub fn fuzz(_args: &[String]) -> TaskResult {
-    Err("not yet implemented".into())
+pub fn fuzz(args: &[String]) -> TaskResult {
+    let mut seconds: u64 = 60;
+    let mut only: Option<String> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => {
+                seconds = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--seconds needs a number")?;
+            }
+            "--target" => only = Some(it.next().ok_or("--target needs a name")?.clone()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+
+    let have_fuzz = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_fuzz {
+        run("cargo", &["install", "cargo-fuzz", "--locked"])?;
+    }
+
+    let targets = targets()?;
+    let targets: Vec<String> = match &only {
+        Some(t) if targets.contains(t) => vec![t.clone()],
+        Some(t) => return Err(format!("no fuzz target {t:?} (have {targets:?})")),
+        None => targets,
+    };
+
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    for t in &targets {
+        let (runs, ok) = run_target(t, seconds)?;
+        rows.push((t.clone(), runs, ok));
+        if !ok {
+            failed.push(t.clone());
+        }
+    }
+
+    println!("\n| target | executions | seconds | result |");
+    println!("| --- | ---: | ---: | --- |");
+    for (t, runs, ok) in &rows {
+        let runs = runs.map_or("?".to_string(), |r| r.to_string());
+        let result = if *ok {
+            "no findings"
+        } else {
+            "FAILED (see artifacts)"
+        };
+        println!("| {t} | {runs} | {seconds} | {result} |");
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "fuzz targets failed: {failed:?}; inputs in {FUZZ_DIR}/artifacts/"
+        ))
+    }
+}
+
+/// The `[[bin]]` names in the fuzz crate's manifest.
+fn targets() -> Result<Vec<String>, String> {
+    let path = root().join(FUZZ_DIR).join("Cargo.toml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    let mut in_bin = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin && let Some(v) = line.strip_prefix("name") {
+            let name = v
+                .trim_start()
+                .trim_start_matches('=')
+                .trim()
+                .trim_matches('"');
+            out.push(name.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no [[bin]] targets in {}", path.display()));
+    }
+    Ok(out)
+}
+
+/// Runs one target; returns libFuzzer's executed-runs count and whether it finished cleanly.
+fn run_target(target: &str, seconds: u64) -> Result<(Option<u64>, bool), String> {
+    let max_time = format!("-max_total_time={seconds}");
+    let args = [
+        "fuzz",
+        "run",
+        "--fuzz-dir",
+        FUZZ_DIR,
+        "--sanitizer",
+        "none",
+        "--debug-assertions",
+        target,
+        "--",
+        &max_time,
+        "-max_len=4096",
+        "-print_final_stats=1",
+    ];
+    eprintln!("$ RUSTC_BOOTSTRAP=1 cargo {}", args.join(" "));
+    let mut child = Command::new("cargo")
+        .args(args)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .current_dir(root())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
+    let mut runs = None;
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // libFuzzer's last words: "Done 123456 runs in 60 second(s)"
+            if let Some(rest) = line.strip_prefix("Done ") {
+                runs = rest.split_whitespace().next().and_then(|n| n.parse().ok());
+            }
+            // keep the console readable: skip per-input progress and dictionary lines
+            if !line.starts_with('#') && !line.starts_with('"') {
+                eprintln!("{line}");
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("cargo fuzz did not finish: {e}"))?;
+    Ok((runs, status.success()))
 }

@@ -1,0 +1,25 @@
+//! `tracestate` parsing never panics; accepted values round-trip; truncation respects the
+//! limit.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use reqtrace_propagation::TraceState;
+use reqtrace_propagation::tracestate::MAX_MEMBERS;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(mut ts) = TraceState::from_headers(s.split('\n')) {
+        assert!(ts.len() <= MAX_MEMBERS);
+        let text = ts.to_string();
+        assert_eq!(text.len(), ts.header_len());
+        assert_eq!(text.parse::<TraceState>().as_ref(), Ok(&ts));
+        let limit = data.len() % 600;
+        ts.truncate_to(limit);
+        assert!(ts.header_len() <= limit);
+        if let Some((k, v)) = ts.iter().next().map(|(k, v)| (k.to_owned(), v.to_owned())) {
+            ts.insert(&k, &v).unwrap();
+        }
+    }
+});
