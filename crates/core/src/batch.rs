@@ -106,7 +106,8 @@ impl Batch {
         }
     }
 
-    fn convert(&self, raw: &RawSpan, trace_id: TraceId) -> SpanData {
+    /// One span as [`SpanData`] of trace `trace_id`.
+    pub fn convert(&self, raw: &RawSpan, trace_id: TraceId) -> SpanData {
         let start = clock::to_unix_nanos(raw.start);
         let end = clock::to_unix_nanos(raw.end).max(start);
         let a = raw.attr_start as usize;

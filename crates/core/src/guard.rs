@@ -26,7 +26,7 @@ use std::marker::PhantomData;
 
 use crate::data::SpanKind;
 use crate::ids::{SpanContext, SpanId};
-use crate::local::{self, FrameKey, SpanKey};
+use crate::local::{self, FrameKey, GuardAttrs, GuardCounts, SpanKey};
 use crate::value::{KeyValue, Value};
 
 /// An open span on the calling thread; the span ends when the guard drops (or at
@@ -39,6 +39,10 @@ use crate::value::{KeyValue, Value};
 #[derive(Debug)]
 pub struct SpanGuard {
     key: Option<SpanKey>,
+    /// Attributes are collected in the guard (inline up to four) and move into the thread's
+    /// batch when the span ends: setting one touches no shared or thread-local state.
+    attrs: GuardAttrs,
+    counts: GuardCounts,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -47,6 +51,8 @@ impl SpanGuard {
     pub(crate) fn new(key: Option<SpanKey>) -> Self {
         SpanGuard {
             key,
+            attrs: GuardAttrs::new(),
+            counts: GuardCounts::default(),
             _not_send: PhantomData,
         }
     }
@@ -69,10 +75,25 @@ impl SpanGuard {
     /// Sets an attribute. Takes bools, integers, floats, strings and arrays of them:
     /// `span.set_attribute("tokens", 1500)`. Over `max_attributes_per_span` the attribute is
     /// dropped and counted; long strings are cut to `max_attribute_value_len`.
+    ///
+    /// Attributes are recorded when the span ends; a span closed early because its trace
+    /// ended while the guard was alive is returned (as `unfinished`) without them.
     #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         if let Some(k) = self.key {
-            local::set_attribute(k, key.into(), value.into());
+            let mut value = value.into();
+            let max_len = k.max_value_len as usize;
+            if local::needs_truncation(&value, max_len) && value.truncate(max_len) {
+                self.counts.truncated += 1;
+            }
+            if self.attrs.len() < k.max_attrs as usize {
+                self.attrs.push(KeyValue {
+                    key: key.into(),
+                    value,
+                });
+            } else {
+                self.counts.dropped += 1;
+            }
         }
     }
 
@@ -124,7 +145,7 @@ impl Drop for SpanGuard {
     #[inline]
     fn drop(&mut self) {
         if let Some(k) = self.key.take() {
-            local::end_span(k);
+            local::end_span(k, &mut self.attrs, self.counts);
         }
     }
 }

@@ -21,7 +21,7 @@
 //! ended, its scope was detached) finds a different span id at its index and does nothing.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,7 +41,10 @@ use crate::value::{KeyValue, Value};
 static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static STATE: RefCell<ThreadState> = RefCell::new(ThreadState::new());
+    static STATE: RefCell<ThreadState> = const { RefCell::new(ThreadState::new()) };
+    /// The address of the tracer whose innermost frame on this thread is unsampled (0: none):
+    /// lets `start_span` in an unsampled trace return after one plain thread-local read.
+    static UNSAMPLED_TOP: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Runs `f` on this thread's state; `None` if the state is unavailable (during thread
@@ -56,7 +59,13 @@ fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
 
 /// reqtrace's number for the calling thread.
 pub(crate) fn current_thread_id() -> u64 {
-    with_state(|s| s.thread_id).unwrap_or(0)
+    with_state(|s| {
+        if s.thread_id == 0 {
+            s.identify();
+        }
+        s.thread_id
+    })
+    .unwrap_or(0)
 }
 
 pub(crate) struct ThreadState {
@@ -64,6 +73,7 @@ pub(crate) struct ThreadState {
     thread_name: Option<Arc<str>>,
     tracers: Vec<TracerLocal>,
     next_frame_serial: u64,
+    rng: u64,
 }
 
 pub(crate) struct TracerLocal {
@@ -73,6 +83,8 @@ pub(crate) struct TracerLocal {
     open: Vec<OpenSpan>,
     open_len: usize,
     spare: Vec<Batch>,
+    max_attrs: u32,
+    max_value_len: u32,
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -114,7 +126,6 @@ struct OpenSpan {
     frame: usize,
     frame_serial: u64,
     name: Cow<'static, str>,
-    attrs: Vec<KeyValue>,
     extras: Extras,
     has_extras: bool,
     kind: u8,
@@ -124,13 +135,22 @@ struct OpenSpan {
 }
 
 impl ThreadState {
-    fn new() -> Self {
+    const fn new() -> Self {
         ThreadState {
-            thread_id: NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed),
-            thread_name: std::thread::current().name().map(Arc::from),
+            thread_id: 0,
+            thread_name: None,
             tracers: Vec::new(),
             next_frame_serial: 1,
+            rng: 0,
         }
+    }
+
+    /// Numbers the thread and reads its name, once.
+    #[cold]
+    fn identify(&mut self) {
+        self.thread_id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+        self.thread_name = std::thread::current().name().map(Arc::from);
+        self.rng = rng::seed();
     }
 
     /// The index of `inner`'s local state, registering this thread with it on first use.
@@ -143,6 +163,9 @@ impl ThreadState {
         {
             return i;
         }
+        if self.thread_id == 0 {
+            self.identify();
+        }
         let counters = inner.register_thread();
         self.tracers.push(TracerLocal {
             inner: Arc::clone(inner),
@@ -151,6 +174,8 @@ impl ThreadState {
             open: Vec::new(),
             open_len: 0,
             spare: Vec::new(),
+            max_attrs: u32::try_from(inner.limits.max_attributes_per_span).unwrap_or(u32::MAX),
+            max_value_len: u32::try_from(inner.limits.max_attribute_value_len).unwrap_or(u32::MAX),
         });
         self.tracers.len() - 1
     }
@@ -185,12 +210,25 @@ impl Drop for ThreadState {
 }
 
 impl TracerLocal {
+    /// Keeps [`UNSAMPLED_TOP`] in step with this tracer's innermost frame.
+    fn refresh_unsampled_top(&self) {
+        let me = Arc::as_ptr(&self.inner) as usize;
+        let unsampled = self.frames.last().is_some_and(|f| !f.sampled);
+        let _ = UNSAMPLED_TOP.try_with(|c| {
+            if unsampled {
+                c.set(me);
+            } else if c.get() == me {
+                c.set(0);
+            }
+        });
+    }
+
     /// Closes every open span at index `from` and above at time `now`, marking them unfinished.
     fn close_open_from(&mut self, from: usize, now: u64) {
         let mut closed = 0u64;
         for i in (from..self.open_len).rev() {
             if !self.open[i].ended {
-                self.record(i, now, true);
+                self.record(i, now, true, &mut GuardAttrs::new());
                 closed += 1;
             }
         }
@@ -206,7 +244,8 @@ impl TracerLocal {
     }
 
     /// Moves open entry `i` into its frame's batch as a finished span.
-    fn record(&mut self, i: usize, end: u64, unfinished: bool) {
+    #[inline]
+    fn record(&mut self, i: usize, end: u64, unfinished: bool, attrs: &mut GuardAttrs) {
         let e = &mut self.open[i];
         e.ended = true;
         let Some(frame) = self.frames.get_mut(e.frame) else {
@@ -217,9 +256,10 @@ impl TracerLocal {
             frame.batch_since = end;
         }
         let attr_start = b.attrs.len() as u32;
-        let attr_len = e.attrs.len().min(usize::from(u16::MAX));
-        b.attrs.extend(e.attrs.drain(..attr_len));
-        e.attrs.clear();
+        let attr_len = attrs.len().min(usize::from(u16::MAX));
+        if attr_len > 0 {
+            b.attrs.extend(attrs.drain(..attr_len));
+        }
         let name: &'static str = match e.name {
             Cow::Borrowed(s) => s,
             Cow::Owned(_) => {
@@ -302,7 +342,9 @@ impl TracerLocal {
                 self.spare.push(b);
             }
         }
-        self.frames.pop()
+        let popped = self.frames.pop();
+        self.refresh_unsampled_top();
+        popped
     }
 }
 
@@ -315,6 +357,10 @@ pub(crate) struct SpanKey {
     pub slot: u32,
     pub index: u32,
     pub span_id: u64,
+    /// `max_attributes_per_span`, for the guard.
+    pub max_attrs: u32,
+    /// `max_attribute_value_len`, for the guard.
+    pub max_value_len: u32,
 }
 
 /// Identifies an attached frame for its guard.
@@ -367,6 +413,7 @@ pub(crate) fn start_trace(inner: &Arc<TracerInner>, t: NewTrace) {
                 placeholder: SpanId::random(),
             })),
         });
+        tl.refresh_unsampled_top();
     });
 }
 
@@ -409,9 +456,12 @@ pub(crate) fn end_trace(inner: &Arc<TracerInner>) -> Option<Trace> {
 /// Starts a span in the calling thread's current frame.
 #[inline]
 pub(crate) fn start_span(inner: &Arc<TracerInner>, name: Cow<'static, str>) -> Option<SpanKey> {
+    if UNSAMPLED_TOP.with(Cell::get) == Arc::as_ptr(inner) as usize {
+        return None;
+    }
     with_state(|st| {
         let slot = st.slot(inner);
-        start_in_top_frame(&mut st.tracers[slot], slot, name, false)
+        start_in_top_frame(&mut st.tracers[slot], &mut st.rng, slot, name, false)
     })
     .flatten()
 }
@@ -419,6 +469,7 @@ pub(crate) fn start_span(inner: &Arc<TracerInner>, name: Cow<'static, str>) -> O
 #[inline]
 fn start_in_top_frame(
     tl: &mut TracerLocal,
+    rng_state: &mut u64,
     slot: usize,
     name: Cow<'static, str>,
     owns_frame: bool,
@@ -433,7 +484,7 @@ fn start_in_top_frame(
     }
     let parent_id = tl.current_parent(frame);
     let serial = frame.serial;
-    let span_id = rng::next_span_id().to_u64();
+    let span_id = rng::step(rng_state).to_u64();
     let index = tl.open_len;
     if index == tl.open.len() {
         tl.open.push(OpenSpan::default());
@@ -455,12 +506,24 @@ fn start_in_top_frame(
         slot: slot as u32,
         index: index as u32,
         span_id,
+        max_attrs: tl.max_attrs,
+        max_value_len: tl.max_value_len,
     })
 }
 
-/// Ends the span `key` (no-op if it was already closed).
+/// Attributes a guard collected (inline for the first few: no allocation).
+pub(crate) type GuardAttrs = smallvec::SmallVec<[KeyValue; 4]>;
+
+/// What a guard counted while collecting attributes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct GuardCounts {
+    pub dropped: u32,
+    pub truncated: u32,
+}
+
+/// Ends the span `key` (no-op if it was already closed), recording `attrs`.
 #[inline]
-pub(crate) fn end_span(key: SpanKey) {
+pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts) {
     let panicking = std::thread::panicking();
     let end = clock::now();
     with_state(|st| {
@@ -477,9 +540,24 @@ pub(crate) fn end_span(key: SpanKey) {
             e.extras.error = Some("panicked".to_owned());
             e.has_extras = true;
         }
+        if counts.dropped > 0 {
+            let e = &mut tl.open[i];
+            e.extras.dropped_attributes += counts.dropped;
+            e.has_extras = true;
+            stats::add(
+                &tl.inner.counters.attributes_dropped,
+                u64::from(counts.dropped),
+            );
+        }
+        if counts.truncated > 0 {
+            stats::add(
+                &tl.inner.counters.values_truncated,
+                u64::from(counts.truncated),
+            );
+        }
         let frame_idx = tl.open[i].frame;
         let owns_frame = tl.open[i].owns_frame;
-        tl.record(i, end, false);
+        tl.record(i, end, false, attrs);
         owner_add(&tl.counters.finished, 1);
         if i + 1 == tl.open_len {
             tl.open_len -= 1;
@@ -504,6 +582,16 @@ pub(crate) fn end_span(key: SpanKey) {
     });
 }
 
+/// Whether `v` may be longer than `max` (cheap pre-check before [`Value::truncate`]).
+#[inline]
+pub(crate) fn needs_truncation(v: &Value, max: usize) -> bool {
+    match v {
+        Value::String(s) => s.len() > max,
+        Value::Array(_) => true,
+        _ => false,
+    }
+}
+
 /// Applies `f` to the open span `key`, if it is still open.
 #[inline]
 fn with_open<R>(key: SpanKey, f: impl FnOnce(&mut OpenSpan, &TracerInner) -> R) -> Option<R> {
@@ -516,22 +604,6 @@ fn with_open<R>(key: SpanKey, f: impl FnOnce(&mut OpenSpan, &TracerInner) -> R) 
         Some(f(&mut tl.open[i], &tl.inner))
     })
     .flatten()
-}
-
-pub(crate) fn set_attribute(key: SpanKey, k: Cow<'static, str>, mut v: Value) {
-    with_open(key, |e, inner| {
-        let limits = &inner.limits;
-        if v.truncate(limits.max_attribute_value_len) {
-            stats::add(&inner.counters.values_truncated, 1);
-        }
-        if e.attrs.len() < limits.max_attributes_per_span {
-            e.attrs.push(KeyValue { key: k, value: v });
-        } else {
-            e.extras.dropped_attributes += 1;
-            e.has_extras = true;
-            stats::add(&inner.counters.attributes_dropped, 1);
-        }
-    });
 }
 
 pub(crate) fn add_event(key: SpanKey, name: Cow<'static, str>, attributes: Vec<KeyValue>) {
@@ -718,6 +790,7 @@ pub(crate) fn attach(inner: &Arc<TracerInner>, ctx: &SpanContext) -> Option<Fram
             batch_since: 0,
             meta: None,
         });
+        tl.refresh_unsampled_top();
         FrameKey {
             slot: slot as u32,
             index: (tl.frames.len() - 1) as u32,
@@ -758,7 +831,7 @@ pub(crate) fn start_span_with_parent(
     };
     let key = with_state(|st| {
         let tl = st.tracers.get_mut(frame.slot as usize)?;
-        start_in_top_frame(tl, frame.slot as usize, name, true)
+        start_in_top_frame(tl, &mut st.rng, frame.slot as usize, name, true)
     })
     .flatten();
     if key.is_none() {

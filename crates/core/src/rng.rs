@@ -1,5 +1,8 @@
-//! Span id generation: a per-thread wyrand generator seeded once from the OS-backed UUID
-//! generator. One add and one multiply per id, no shared state, never zero.
+//! Span id generation: wyrand, one add and one multiply per id, seeded once per thread from the
+//! OS-backed UUID v4 generator. No shared state; ids are never zero.
+//!
+//! The tracer's hot path keeps its generator state inside the thread's tracer state (one
+//! thread-local access per span); [`next_span_id`] serves everything else.
 
 use std::cell::Cell;
 
@@ -9,23 +12,32 @@ thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The next span id for the calling thread.
+/// A fresh non-zero seed.
+pub(crate) fn seed() -> u64 {
+    (uuid::Uuid::new_v4().as_u128() as u64) | 1
+}
+
+/// Advances `state` and returns the next id.
 #[inline]
+pub(crate) fn step(state: &mut u64) -> SpanId {
+    loop {
+        *state = state.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(*state).wrapping_mul(u128::from(*state ^ 0xe703_7ed1_a0b4_28db));
+        if let Some(id) = SpanId::from_u64((t as u64) ^ ((t >> 64) as u64)) {
+            return id;
+        }
+    }
+}
+
+/// The next span id from the calling thread's generator.
 pub(crate) fn next_span_id() -> SpanId {
     STATE.with(|s| {
         let mut state = s.get();
         if state == 0 {
-            // First use on this thread: seed from the UUID v4 generator (cryptographic quality).
-            state = (uuid::Uuid::new_v4().as_u128() as u64) | 1;
+            state = seed();
         }
-        loop {
-            state = state.wrapping_add(0xa076_1d64_78bd_642f);
-            let t = u128::from(state).wrapping_mul(u128::from(state ^ 0xe703_7ed1_a0b4_28db));
-            let v = (t as u64) ^ ((t >> 64) as u64);
-            if let Some(id) = SpanId::from_u64(v) {
-                s.set(state);
-                return id;
-            }
-        }
+        let id = step(&mut state);
+        s.set(state);
+        id
     })
 }

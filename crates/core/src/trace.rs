@@ -103,20 +103,37 @@ impl TraceShared {
         let mut spans = Vec::new();
         if self.tracer.retain {
             self.admit(own);
-            own.convert_into(self.trace_id, &mut spans);
-            stats::add(&c.delivered, own.len() as u64);
+            let mut others = Vec::new();
             while let Some(b) = self.inbox.pop() {
-                let n = b.len() as u64;
-                stats::sub(&c.queued, n);
-                b.convert_into(self.trace_id, &mut spans);
-                stats::add(&c.delivered, n);
+                stats::sub(&c.queued, b.len() as u64);
+                others.push(b);
+            }
+            // Order by start time through a small index, not by moving SpanData around.
+            let total = own.len() + others.iter().map(Batch::len).sum::<usize>();
+            let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(total);
+            for (bn, b) in std::iter::once(&*own).chain(others.iter()).enumerate() {
+                for (i, raw) in b.spans.iter().enumerate() {
+                    order.push((raw.start, bn as u32, i as u32));
+                }
+            }
+            order.sort_unstable();
+            spans.reserve_exact(total);
+            for (_, bn, i) in order {
+                let b = if bn == 0 {
+                    &*own
+                } else {
+                    &others[bn as usize - 1]
+                };
+                spans.push(b.convert(&b.spans[i as usize], self.trace_id));
+            }
+            stats::add(&c.delivered, total as u64);
+            for b in others {
                 self.tracer.recycle(b);
             }
         } else if !own.is_empty() {
             self.tracer.export_batch(self.trace_id, std::mem::take(own));
         }
         own.clear();
-        spans.sort_by_key(|s| s.start_unix_nanos);
         spans
     }
 }
