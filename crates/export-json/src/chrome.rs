@@ -287,6 +287,8 @@ pub fn write_chrome<W: Write>(out: W, traces: &[Trace], style: Style) -> io::Res
             w.u64(u64::from(tid))?;
             w.key("args")?;
             w.begin_object()?;
+            w.key("trace_id")?;
+            w.display_string(s.trace_id)?;
             w.key("span_id")?;
             w.display_string(s.span_id)?;
             w.key("attributes")?;
