@@ -11,7 +11,7 @@
 //!   `shutdown_timeout`, even if the destination stalls forever.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,6 @@ struct Control {
 
 struct Shared {
     queue: ArrayQueue<(TraceId, Batch)>,
-    queued_spans: AtomicU64,
     counters: Arc<SharedCounters>,
     retain: bool,
     config: BatchConfig,
@@ -62,7 +61,6 @@ impl ExportWorker {
         let batches = (config.max_queue_spans / 8).clamp(16, 65_536);
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(batches),
-            queued_spans: AtomicU64::new(0),
             counters,
             retain,
             config,
@@ -92,10 +90,10 @@ impl ExportWorker {
             return;
         }
         let max = s.config.max_queue_spans as u64;
-        let before = s.queued_spans.fetch_add(n, Ordering::Relaxed);
+        let before = s.counters.export_in_queue.fetch_add(n, Ordering::Relaxed);
         let finished = s.control.try_lock().is_some_and(|c| c.finished);
         if before + n > max || finished || s.queue.push((trace_id, batch)).is_err() {
-            s.queued_spans.fetch_sub(n, Ordering::Relaxed);
+            s.counters.export_in_queue.fetch_sub(n, Ordering::Relaxed);
             stats::add(&s.counters.export_dropped_queue_full, n);
             if !s.retain {
                 stats::add(&s.counters.dropped_export_queue_full, n);
@@ -177,7 +175,7 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
                     break;
                 };
                 let n = batch.len() as u64;
-                s.queued_spans.fetch_sub(n, Ordering::Relaxed);
+                s.counters.export_in_queue.fetch_sub(n, Ordering::Relaxed);
                 batch.convert_into(trace_id, &mut pending);
                 drained += 1;
             }

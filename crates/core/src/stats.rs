@@ -55,6 +55,7 @@ pub(crate) struct SharedCounters {
     pub export_failed_batches: AtomicU64,
     pub export_dropped_queue_full: AtomicU64,
     pub export_dropped_failed: AtomicU64,
+    pub export_in_queue: AtomicU64,
 }
 
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -116,6 +117,8 @@ pub struct ExportStats {
     pub dropped_queue_full: u64,
     /// Spans in batches given up on.
     pub dropped_failed: u64,
+    /// Spans waiting in the export queue now (a gauge, bounded by `max_queue_spans`).
+    pub in_queue: u64,
 }
 
 /// A snapshot of a tracer's counters ([`crate::RequestTracer::stats`]).
@@ -207,6 +210,7 @@ pub(crate) fn snapshot(
         failed_batches: l(&shared.export_failed_batches),
         dropped_queue_full: l(&shared.export_dropped_queue_full),
         dropped_failed: l(&shared.export_dropped_failed),
+        in_queue: l(&shared.export_in_queue),
     };
     s
 }

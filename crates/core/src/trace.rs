@@ -103,6 +103,9 @@ impl TraceShared {
         let mut spans = Vec::new();
         if self.tracer.retain {
             self.admit(own);
+            if self.tracer.has_exporter() && !own.is_empty() {
+                self.tracer.export_batch(self.trace_id, own.clone());
+            }
             let mut others = Vec::new();
             while let Some(b) = self.inbox.pop() {
                 stats::sub(&c.queued, b.len() as u64);
