@@ -89,6 +89,8 @@ fn run<S: Subject>(g: &mut BenchmarkGroup<'_, WallTime>, scenario: Scenario, s: 
             b.iter_custom(|iters| children_timed(s, iters, false, |s| s.unsampled_child()))
         }),
     };
+    // Let the library's pipeline catch up (untimed) so no backlog leaks into the next bench.
+    reqtrace_benches::check(s, settle(s));
 }
 
 fn config() -> Criterion {

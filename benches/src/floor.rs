@@ -153,9 +153,11 @@ impl Subject for Floor {
                 end,
             });
             st.parent = 0;
+            // Hand the records over; the next trace starts with the same capacity.
+            let (cap, attr_cap) = (st.spans.capacity(), st.attr_spans.capacity());
             (
-                std::mem::take(&mut st.spans),
-                std::mem::take(&mut st.attr_spans),
+                std::mem::replace(&mut st.spans, Vec::with_capacity(cap)),
+                std::mem::replace(&mut st.attr_spans, Vec::with_capacity(attr_cap)),
             )
         });
         // The consumer: count what arrived, then drop it.

@@ -120,29 +120,31 @@ pub trait Subject: Sync {
     /// The made/received counters.
     fn counters(&self) -> &Counters;
     /// Pushes whatever the library has queued towards its consumer (no-op when delivery is
-    /// synchronous).
+    /// synchronous). May make extra spans to do so, adding them to [`Counters::made`].
     fn flush(&self) {}
 }
 
-/// Flushes `s` until its consumer has received every made span, or 10 s have passed.
+/// Flushes `s` until its consumer has received every made span, or 60 s have passed.
 pub fn settle<S: Subject>(s: &S) -> Accounting {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = u64::MAX;
     loop {
         let acc = s.counters().snapshot();
         if acc.received >= acc.made || Instant::now() > deadline {
             return acc;
         }
-        s.flush();
-        let acc = s.counters().snapshot();
-        if acc.received >= acc.made {
-            return acc;
+        if acc.received == last {
+            // No progress since the last flush: give background threads a moment.
+            std::thread::sleep(Duration::from_micros(200));
         }
-        std::thread::sleep(Duration::from_millis(1));
+        last = acc.received;
+        s.flush();
     }
 }
 
 /// Scenario a/b/f: times `iters` children, `CHILDREN` per root. The root is opened before and
 /// closed after each timed batch of children, outside the timed region; its trace is delivered.
+/// At the end (untimed) the library's pipeline is settled, so every sample starts empty.
 pub fn children_timed<S: Subject>(
     s: &S,
     iters: u64,
@@ -173,6 +175,7 @@ pub fn children_timed<S: Subject>(
         left -= n;
     }
     s.counters().add_made(made);
+    check(s, settle(s));
     total
 }
 
@@ -189,9 +192,9 @@ pub fn make_traces<S: Subject>(s: &S, n: u64) {
 
 /// Scenario c: wall time of `iters` whole traces until the consumer received every span.
 pub fn whole_traces<S: Subject>(s: &S, iters: u64) -> Duration {
+    s.counters().add_made(iters * SPANS_PER_TRACE);
     let t0 = Instant::now();
     make_traces(s, iters);
-    s.counters().add_made(iters * SPANS_PER_TRACE);
     let acc = settle(s);
     let elapsed = t0.elapsed();
     check(s, acc);
@@ -200,9 +203,9 @@ pub fn whole_traces<S: Subject>(s: &S, iters: u64) -> Duration {
 
 /// Scenario d: process CPU time (all threads) of `iters` whole traces until delivered.
 pub fn whole_traces_cpu<S: Subject>(s: &S, iters: u64) -> Duration {
+    s.counters().add_made(iters * SPANS_PER_TRACE);
     let c0 = cpu::process_cpu_time();
     make_traces(s, iters);
-    s.counters().add_made(iters * SPANS_PER_TRACE);
     let acc = settle(s);
     let used = cpu::process_cpu_time().saturating_sub(c0);
     check(s, acc);
@@ -211,15 +214,22 @@ pub fn whole_traces_cpu<S: Subject>(s: &S, iters: u64) -> Duration {
 
 /// Scenario e: wall time of `iters` whole traces spread over `threads` threads sharing `s`,
 /// until the consumer received every span.
+///
+/// Each worker settles before it exits: a library may keep spans in thread-local state until
+/// the thread sends again (fastrace's per-thread overflow queue), and would lose them at exit.
+/// `made` is raised before any span is made, so a worker's settle also waits for the others.
 pub fn threaded<S: Subject>(s: &S, iters: u64, threads: u64) -> Duration {
+    s.counters().add_made(iters * SPANS_PER_TRACE);
     let t0 = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..threads {
             let share = iters / threads + u64::from(t < iters % threads);
-            scope.spawn(move || make_traces(s, share));
+            scope.spawn(move || {
+                make_traces(s, share);
+                settle(s);
+            });
         }
     });
-    s.counters().add_made(iters * SPANS_PER_TRACE);
     let acc = settle(s);
     let elapsed = t0.elapsed();
     check(s, acc);
