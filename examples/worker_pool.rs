@@ -1,0 +1,303 @@
+//! The demo: a pool of worker threads sharing one tracer, serving simulated requests.
+//!
+//! Each request is a trace. Its root span runs on a front worker, which parses the request,
+//! fans three inference calls out to a backend pool (other threads; their spans join the
+//! request's trace through a `SpanContext`), and renders the answer. Spans carry attributes,
+//! one an event, and about one request in ten fails an inference call.
+//!
+//! ```text
+//! cargo run --release --example worker_pool -- [--threads N] [--requests N] [--out DIR]
+//! ```
+//!
+//! Prints one trace as a tree and a summary line, and writes every finished trace to
+//! `DIR/traces.json` (default `target/reqtrace-demo`).
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Instant;
+
+use reqtrace_core::{KeyValue, RequestTracer, SpanContext, SpanKind, Trace};
+
+struct Options {
+    threads: usize,
+    requests: usize,
+    out: PathBuf,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        threads: 4,
+        requests: 2_000,
+        out: PathBuf::from("target/reqtrace-demo"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--threads" => o.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--requests" => {
+                o.requests = value()?.parse().map_err(|e| format!("--requests: {e}"))?
+            }
+            "--out" => o.out = PathBuf::from(value()?),
+            "-h" | "--help" => {
+                return Err(
+                    "usage: worker_pool [--threads N] [--requests N] [--out DIR]".to_owned(),
+                );
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    o.threads = o.threads.max(1);
+    Ok(o)
+}
+
+/// Some deterministic CPU work standing in for real work (roughly `units` microseconds).
+fn work(units: u64) -> u64 {
+    let mut x = units.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for i in 0..units * 1000 {
+        x = x.rotate_left(5) ^ i;
+    }
+    std::hint::black_box(x)
+}
+
+/// A backend job: an inference call made on behalf of request `request`.
+struct Job {
+    parent: SpanContext,
+    request: usize,
+    shard: usize,
+    done: mpsc::Sender<()>,
+}
+
+fn backend_worker(tracer: RequestTracer, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        {
+            let mut span = tracer.start_span_with_parent("inference", &job.parent);
+            span.set_kind(SpanKind::Client);
+            span.set_attribute("model", "gpt-4o");
+            span.set_attribute("shard", job.shard);
+            let tokens = 200 + (job.request * 37 + job.shard * 11) % 1800;
+            span.set_attribute("tokens", tokens);
+            {
+                let mut cache = tracer.start_span("kv-cache.lookup");
+                let hit = (job.request + job.shard) % 3 != 0;
+                cache.set_attribute("hit", hit);
+                if !hit {
+                    cache.add_event("cache-miss", [KeyValue::new("key", format!("r{}", job.request))]);
+                }
+                work(5);
+            }
+            work(20 + (tokens as u64) / 100);
+            if job.request % 10 == 7 && job.shard == 2 {
+                span.set_error("upstream timeout after 3 retries");
+            }
+        }
+        let _ = job.done.send(());
+    }
+}
+
+fn handle_request(tracer: &RequestTracer, backend: &mpsc::Sender<Job>, request: usize) -> Option<Trace> {
+    tracer.start_trace_with([
+        KeyValue::new("request.id", request),
+        KeyValue::new("http.route", "/v1/chat"),
+    ]);
+    {
+        let mut root = tracer.start_span("handle_request");
+        root.set_kind(SpanKind::Server);
+        root.set_attribute("http.method", "POST");
+        {
+            let mut parse = tracer.start_span("parse");
+            parse.set_attribute("bytes", 512 + request % 4096);
+            let _validate = tracer.start_span("validate");
+            work(5);
+        }
+        let ctx = root.context();
+        if let Some(ctx) = ctx {
+            let (done_tx, done_rx) = mpsc::channel();
+            let mut sent = 0;
+            for shard in 0..3 {
+                let job = Job {
+                    parent: ctx.clone(),
+                    request,
+                    shard,
+                    done: done_tx.clone(),
+                };
+                if backend.send(job).is_ok() {
+                    sent += 1;
+                }
+            }
+            drop(done_tx);
+            for _ in 0..sent {
+                let _ = done_rx.recv();
+            }
+        }
+        {
+            let mut render = tracer.start_span("render");
+            render.set_attribute("format", "json");
+            work(10);
+        }
+        root.set_attribute("http.status_code", if request % 10 == 7 { 502 } else { 200 });
+    }
+    tracer.end_trace()
+}
+
+fn print_tree(trace: &Trace) {
+    println!(
+        "trace {} ({:.3} ms, {} spans)",
+        trace.trace_id,
+        trace.duration_seconds() * 1e3,
+        trace.spans.len()
+    );
+    fn walk(trace: &Trace, span: &reqtrace_core::SpanData, depth: usize) {
+        let attrs: Vec<String> = span
+            .attributes
+            .iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect();
+        let status = match &span.error {
+            Some(e) => format!("  ERROR: {e}"),
+            None => String::new(),
+        };
+        println!(
+            "{:indent$}{} {:.3} ms [thread {}] {}{}",
+            "",
+            span.name,
+            span.duration_ms(),
+            span.thread_id,
+            attrs.join(" "),
+            status,
+            indent = 2 + depth * 2
+        );
+        for e in &span.events {
+            println!("{:indent$}* event {}", "", e.name, indent = 4 + depth * 2);
+        }
+        let mut children: Vec<_> = trace.children_of(span.span_id).collect();
+        children.sort_by_key(|s| s.start_unix_nanos);
+        for c in children {
+            walk(trace, c, depth + 1);
+        }
+    }
+    for root in trace.root_spans() {
+        walk(trace, root, 0);
+    }
+}
+
+fn main() {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let tracer = RequestTracer::builder("worker-pool-demo")
+        .resource_attribute("service.version", env!("CARGO_PKG_VERSION"))
+        .build();
+
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let backends: Vec<_> = (0..opts.threads)
+        .map(|i| {
+            let t = tracer.clone();
+            let rx = Arc::clone(&job_rx);
+            thread::Builder::new()
+                .name(format!("backend-{i}"))
+                .spawn(move || backend_worker(t, rx))
+                .expect("spawn backend thread")
+        })
+        .collect();
+
+    let (req_tx, req_rx) = mpsc::channel::<usize>();
+    let req_rx = Arc::new(Mutex::new(req_rx));
+    let started = Instant::now();
+    let fronts: Vec<_> = (0..opts.threads)
+        .map(|i| {
+            let t = tracer.clone();
+            let rx = Arc::clone(&req_rx);
+            let backend = job_tx.clone();
+            thread::Builder::new()
+                .name(format!("front-{i}"))
+                .spawn(move || {
+                    let mut traces = Vec::new();
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(request) = next else { break };
+                        if let Some(trace) = handle_request(&t, &backend, request) {
+                            traces.push(trace);
+                        }
+                    }
+                    traces
+                })
+                .expect("spawn front thread")
+        })
+        .collect();
+    for r in 0..opts.requests {
+        let _ = req_tx.send(r);
+    }
+    drop(req_tx);
+    let mut traces: Vec<Trace> = fronts
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect();
+    let elapsed = started.elapsed();
+    drop(job_tx);
+    for b in backends {
+        let _ = b.join();
+    }
+    traces.sort_by_key(|t| t.start_unix_nanos);
+
+    // One trace that failed, if any, shows the error path; else the first.
+    let shown = traces
+        .iter()
+        .find(|t| t.spans.iter().any(|s| s.error.is_some()))
+        .or(traces.first());
+    if let Some(t) = shown {
+        print_tree(t);
+    }
+
+    let stats = tracer.stats();
+    let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
+    println!(
+        "traces: {}  spans: {}  spans/s: {:.0}  dropped: {}  (threads: {}, wall: {:.3} s)",
+        traces.len(),
+        spans,
+        spans as f64 / elapsed.as_secs_f64(),
+        stats.dropped.total(),
+        opts.threads,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "stats: started {} finished {} delivered {} dropped {} buffered {}",
+        stats.spans_started,
+        stats.spans_finished,
+        stats.spans_delivered,
+        stats.dropped.total(),
+        stats.spans_buffered()
+    );
+
+    if let Err(e) = std::fs::create_dir_all(&opts.out) {
+        eprintln!("cannot create {}: {e}", opts.out.display());
+        std::process::exit(1);
+    }
+    let path = opts.out.join("traces.json");
+    let written = std::fs::File::create(&path)
+        .map(std::io::BufWriter::new)
+        .map_err(|e| e.to_string())
+        .and_then(|w| serde_json::to_writer(w, &traces).map_err(|e| e.to_string()));
+    match written {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+    }
+}
