@@ -73,7 +73,7 @@ pub fn fuzz(args: &[String]) -> TaskResult {
         Ok(())
     } else {
         Err(format!(
-            "fuzz targets failed: {failed:?}; inputs in {FUZZ_DIR}/artifacts/"
+            "fuzz targets failed: {failed:?} (crash inputs go to {FUZZ_DIR}/artifacts/)"
         ))
     }
 }

@@ -18,8 +18,12 @@ fuzz_target!(|data: &[u8]| {
         let limit = data.len() % 600;
         ts.truncate_to(limit);
         assert!(ts.header_len() <= limit);
-        if let Some((k, v)) = ts.iter().next().map(|(k, v)| (k.to_owned(), v.to_owned())) {
+        let first = ts.iter().next().map(|(k, v)| (k.to_owned(), v.to_owned()));
+        if let Some((k, v)) = first {
+            // re-inserting an existing valid entry always succeeds and keeps the size
+            let len = ts.len();
             ts.insert(&k, &v).unwrap();
+            assert_eq!(ts.len(), len);
         }
     }
 });
