@@ -288,9 +288,9 @@ pub fn write_chrome<W: Write>(out: W, traces: &[Trace], style: Style) -> io::Res
             w.key("args")?;
             w.begin_object()?;
             w.key("trace_id")?;
-            w.display_string(s.trace_id)?;
+            w.trace_id(s.trace_id)?;
             w.key("span_id")?;
-            w.display_string(s.span_id)?;
+            w.span_id(s.span_id)?;
             w.key("attributes")?;
             w.attribute_map(&ev.attributes)?;
             w.end_object()?;
@@ -362,12 +362,12 @@ fn complete_event<W: Write>(
     w.key("args")?;
     w.begin_object()?;
     w.key("trace_id")?;
-    w.display_string(s.trace_id)?;
+    w.trace_id(s.trace_id)?;
     w.key("span_id")?;
-    w.display_string(s.span_id)?;
+    w.span_id(s.span_id)?;
     if let Some(p) = s.parent_id {
         w.key("parent_id")?;
-        w.display_string(p)?;
+        w.span_id(p)?;
     }
     w.key("thread_id")?;
     w.u64(s.thread_id)?;

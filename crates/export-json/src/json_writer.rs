@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 
 use reqtrace_core::value::non_finite_name;
-use reqtrace_core::{KeyValue, Value};
+use reqtrace_core::{KeyValue, SpanId, TraceId, Value};
 
 /// Compact or indented output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -215,10 +215,28 @@ impl<W: Write> JsonWriter<W> {
         write_escaped(&mut self.out, s)
     }
 
-    /// A string value written with `Display` (ids): the text must need no escaping.
-    pub(crate) fn display_string(&mut self, v: impl std::fmt::Display) -> io::Result<()> {
+    /// Bytes as a quoted lowercase hex string (trace and span ids).
+    pub(crate) fn hex_string(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.before_item()?;
-        write!(self.out, "\"{v}\"")
+        let mut buf = [0u8; 2 * 16 + 2];
+        let n = bytes.len().min(16);
+        buf[0] = b'"';
+        for (i, b) in bytes[..n].iter().enumerate() {
+            buf[1 + 2 * i] = HEX[(b >> 4) as usize];
+            buf[2 + 2 * i] = HEX[(b & 0xf) as usize];
+        }
+        buf[1 + 2 * n] = b'"';
+        self.out.write_all(&buf[..2 + 2 * n])
+    }
+
+    /// A trace id as its 32-digit hex string.
+    pub(crate) fn trace_id(&mut self, id: TraceId) -> io::Result<()> {
+        self.hex_string(&id.to_bytes())
+    }
+
+    /// A span id as its 16-digit hex string.
+    pub(crate) fn span_id(&mut self, id: SpanId) -> io::Result<()> {
+        self.hex_string(&id.to_bytes())
     }
 
     /// An unsigned integer value.
@@ -421,6 +439,20 @@ mod tests {
             );
             assert_eq!(parsed.as_f64().unwrap().to_bits(), v.to_bits());
         }
+    }
+
+    #[test]
+    fn ids_are_written_as_their_hex_form() {
+        let t = TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c).unwrap();
+        let sp = SpanId::from_u64(0x00f067aa0ba902b7).unwrap();
+        let mut w = JsonWriter::new(Vec::new(), Style::Compact);
+        w.begin_array().unwrap();
+        w.trace_id(t).unwrap();
+        w.span_id(sp).unwrap();
+        w.end_array().unwrap();
+        let ids: Vec<String> = serde_json::from_slice(&w.into_inner()).unwrap();
+        assert_eq!(ids[0].parse::<TraceId>().unwrap(), t);
+        assert_eq!(ids[1].parse::<SpanId>().unwrap(), sp);
     }
 
     #[test]

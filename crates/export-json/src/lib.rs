@@ -68,7 +68,7 @@
 //!
 //! [`write_all_formats`] writes the three files of a set of traces at once.
 //!
-//! Every writer streams to an [`io::Write`](std::io::Write): no document tree is built, and
+//! Every writer streams to an [`std::io::Write`]: no document tree is built, and
 //! strings are escaped as they are written (see each module for the exact mapping).
 
 mod chrome;

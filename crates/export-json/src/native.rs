@@ -94,7 +94,7 @@ pub(crate) fn native_batch<W: Write>(
 fn trace_object<W: Write>(w: &mut JsonWriter<W>, t: &Trace) -> io::Result<()> {
     w.begin_object()?;
     w.key("trace_id")?;
-    w.display_string(t.trace_id)?;
+    w.trace_id(t.trace_id)?;
     w.key("service_name")?;
     w.string(&t.service_name)?;
     w.key("attributes")?;
@@ -114,7 +114,7 @@ fn trace_object<W: Write>(w: &mut JsonWriter<W>, t: &Trace) -> io::Result<()> {
     }
     w.key("remote_parent_id")?;
     match t.remote_parent_id {
-        Some(id) => w.display_string(id)?,
+        Some(id) => w.span_id(id)?,
         None => w.null()?,
     }
     w.key("spans")?;
@@ -151,12 +151,12 @@ fn span_object<W: Write>(w: &mut JsonWriter<W>, s: &SpanData) -> io::Result<()> 
     w.key("name")?;
     w.string(&s.name)?;
     w.key("trace_id")?;
-    w.display_string(s.trace_id)?;
+    w.trace_id(s.trace_id)?;
     w.key("span_id")?;
-    w.display_string(s.span_id)?;
+    w.span_id(s.span_id)?;
     w.key("parent_id")?;
     match s.parent_id {
-        Some(id) => w.display_string(id)?,
+        Some(id) => w.span_id(id)?,
         None => w.null()?,
     }
     w.key("kind")?;

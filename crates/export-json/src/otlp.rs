@@ -275,16 +275,16 @@ fn span_object<W: Write>(
     let is_root = s.parent_id.is_none() || remote_child;
     w.begin_object()?;
     w.key("traceId")?;
-    w.display_string(s.trace_id)?;
+    w.trace_id(s.trace_id)?;
     w.key("spanId")?;
-    w.display_string(s.span_id)?;
+    w.span_id(s.span_id)?;
     if let Some(ts) = ctx.trace_state {
         w.key("traceState")?;
         w.string(ts)?;
     }
     if let Some(parent) = s.parent_id {
         w.key("parentSpanId")?;
-        w.display_string(parent)?;
+        w.span_id(parent)?;
     }
     if let Some(flags) = ctx.flags {
         w.key("flags")?;

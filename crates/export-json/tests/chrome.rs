@@ -107,6 +107,9 @@ fn is_ancestor(t: &Trace, ancestor: &SpanData, s: &SpanData) -> bool {
     false
 }
 
+/// (start µs, end µs, trace id, span id)
+type Slice = (f64, f64, String, String);
+
 /// Every span is one slice at its time, in its service's process, on a track of its thread;
 /// slices on one track nest, and a slice drawn inside another is its descendant.
 fn check_placement(traces: &[Trace], bytes: &[u8]) {
@@ -120,7 +123,7 @@ fn check_placement(traces: &[Trace], bytes: &[u8]) {
 
     // (pid, tid) -> thread id of every slice on that track: one thread per track.
     let mut track_thread: HashMap<(u64, u64), u64> = HashMap::new();
-    let mut tracks: HashMap<(u64, u64), Vec<(f64, f64, String, String)>> = HashMap::new();
+    let mut tracks: HashMap<(u64, u64), Vec<Slice>> = HashMap::new();
     for ((trace_id, span_id), e) in &d.slices {
         let (t, s) = find(traces, trace_id, span_id);
         let pid = e["pid"].as_u64().unwrap();
@@ -151,7 +154,7 @@ fn check_placement(traces: &[Trace], bytes: &[u8]) {
     }
     for (track, mut list) in tracks {
         list.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
-        let mut open: Vec<&(f64, f64, String, String)> = Vec::new();
+        let mut open: Vec<&Slice> = Vec::new();
         for item in &list {
             while open.last().is_some_and(|top| top.1 <= item.0) {
                 open.pop();
@@ -196,7 +199,7 @@ fn check_placement(traces: &[Trace], bytes: &[u8]) {
             (ev["pid"].clone(), ev["tid"].clone()),
             (slice["pid"].clone(), slice["tid"].clone())
         );
-        let e = s.events.iter().find(|e| ev["name"] == &*e.name).unwrap();
+        let e = s.events.iter().find(|e| ev["name"] == *e.name).unwrap();
         ns(&ev["ts"], d.base, e.time_unix_nanos);
         assert_eq!(
             ev["args"]["attributes"].as_object().unwrap().len(),
