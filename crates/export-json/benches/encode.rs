@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_main};
 use reqtrace_core::{
     Event, KeyValue, Resource, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceFlags, TraceId,
     Value,
@@ -148,5 +148,9 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, encode);
-criterion_main!(benches);
+mod group {
+    // criterion_group! generates an undocumented `pub fn`.
+    #![allow(missing_docs)]
+    criterion::criterion_group!(benches, super::encode);
+}
+criterion_main!(group::benches);

@@ -132,9 +132,7 @@ impl JsonLinesExporter<File> {
     pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         JsonLinesExporterBuilder::default().file(path)
     }
-}
 
-impl JsonLinesExporter<File> {
     /// A builder with the defaults: OTLP lines, a 64 KiB buffer, files truncated.
     pub fn builder() -> JsonLinesExporterBuilder {
         JsonLinesExporterBuilder::default()
