@@ -118,8 +118,10 @@ enum Unit {
     Ns,
     /// Millions of spans per second (higher is better).
     Mps,
-    /// A plain ratio or count.
+    /// A ratio or count shown without a ratio to reqtrace.
     Plain,
+    /// Allocations per span (three decimals, no ratio: counts near zero make ratios noise).
+    Allocs,
 }
 
 fn fmt_value(v: f64, unit: Unit) -> String {
@@ -129,6 +131,7 @@ fn fmt_value(v: f64, unit: Unit) -> String {
         Unit::Ns | Unit::Mps if v < 100.0 => format!("{v:.1}"),
         Unit::Ns | Unit::Mps => format!("{v:.0}"),
         Unit::Plain => format!("{v:.2}"),
+        Unit::Allocs => format!("{v:.3}"),
     }
 }
 
@@ -180,17 +183,17 @@ fn table(out: &Path, quick: bool, load_before: &str, load_after: &str) -> String
         ),
         (
             "allocations/span, a (calling thread)",
-            Unit::Plain,
+            Unit::Allocs,
             Box::new(|l| lookup(&tsv, "allocs_a", l)),
         ),
         (
             "allocations/span, b (calling thread)",
-            Unit::Plain,
+            Unit::Allocs,
             Box::new(|l| lookup(&tsv, "allocs_b", l)),
         ),
         (
             "allocations/span, c (all threads, to consumer)",
-            Unit::Plain,
+            Unit::Allocs,
             Box::new(|l| lookup(&tsv, "allocs_c", l)),
         ),
         (
@@ -221,7 +224,11 @@ fn table(out: &Path, quick: bool, load_before: &str, load_after: &str) -> String
             let cell = match get(lib) {
                 None => "—".to_string(),
                 Some(v) => match base {
-                    Some(b) if lib != "reqtrace" && b > 0.0 => {
+                    Some(b)
+                        if lib != "reqtrace"
+                            && b > 0.0
+                            && !matches!(unit, Unit::Plain | Unit::Allocs) =>
+                    {
                         format!("{} ({:.2}×)", fmt_value(v, *unit), v / b)
                     }
                     _ => fmt_value(v, *unit),
