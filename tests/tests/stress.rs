@@ -136,7 +136,11 @@ fn tracer_for(mode: Mode, sink: &ParsingSink) -> RequestTracer {
 
 /// Spans in request number `req` (1-based): mostly 8..=23, every 64th a big one of 100.
 fn request_size(req: u64) -> u64 {
-    if req % 64 == 0 { 100 } else { 8 + req % 16 }
+    if req.is_multiple_of(64) {
+        100
+    } else {
+        8 + req % 16
+    }
 }
 
 /// A helper thread that joins `ctx`'s trace for `HELPER_SPANS` spans (one attached frame each)
@@ -220,16 +224,16 @@ fn worker(
             }
         }
         e.started.fetch_add(n, Relaxed);
-        if req % 8 == 0 {
+        if req.is_multiple_of(8) {
             let _ = next.try_send(ctx.clone());
         }
-        if req % 32 == 0 {
+        if req.is_multiple_of(32) {
             spawn_helper(&t, ctx.clone(), false, &e).join().unwrap();
         }
-        if req % 128 == 0 {
+        if req.is_multiple_of(128) {
             stragglers.push(spawn_helper(&t, ctx.clone(), true, &e));
         }
-        let leave_open = req % 16 == 0;
+        let leave_open = req.is_multiple_of(16);
         let root = if leave_open {
             e.unfinished.fetch_add(1, Relaxed);
             Some(root)
@@ -244,9 +248,20 @@ fn worker(
         if retained {
             // Its own spans and the joined helper's are in; a neighbour's and a straggler's
             // may be (or arrive late); a bound may cut in the tiny configuration.
-            let sure = n + if req % 32 == 0 { HELPER_SPANS } else { 0 };
-            let maybe = if req % 8 == 0 { CROSS_SPANS } else { 0 }
-                + if req % 128 == 0 { HELPER_SPANS } else { 0 };
+            let sure = n + if req.is_multiple_of(32) {
+                HELPER_SPANS
+            } else {
+                0
+            };
+            let maybe = if req.is_multiple_of(8) {
+                CROSS_SPANS
+            } else {
+                0
+            } + if req.is_multiple_of(128) {
+                HELPER_SPANS
+            } else {
+                0
+            };
             let got = trace.spans.len() as u64;
             assert!(
                 got <= sure + maybe,
