@@ -1,0 +1,450 @@
+//! # reqtrace-tracing
+//!
+//! A [`tracing_subscriber::Layer`] that records [`tracing`](https://docs.rs/tracing) spans as
+//! reqtrace spans, so code instrumented with `tracing` (`#[instrument]`, `info_span!`, …) shows
+//! up in the traces that [`RequestTracer::end_trace`] returns and that reqtrace's exporters
+//! send.
+//!
+//! ```
+//! use reqtrace_core::{RequestTracer, StatusCode, Value};
+//! use reqtrace_tracing::ReqtraceLayer;
+//! use tracing_subscriber::prelude::*;
+//!
+//! #[tracing::instrument]
+//! fn load(user: u64) -> u64 {
+//!     tracing::info!(rows = 3, "queried");
+//!     user * 2
+//! }
+//!
+//! #[tracing::instrument(fields(error))]
+//! fn store() {
+//!     tracing::Span::current().record("error", "disk full");
+//! }
+//!
+//! let tracer = RequestTracer::new("api");
+//! let subscriber = tracing_subscriber::registry().with(ReqtraceLayer::new(tracer.clone()));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     tracer.start_trace();
+//!     {
+//!         let _request = tracer.start_span("request");
+//!         assert_eq!(load(7), 14);
+//!         store();
+//!     }
+//!     let trace = tracer.end_trace().unwrap();
+//!
+//!     let request = trace.span("request").unwrap();
+//!     let load = trace.span("load").unwrap();
+//!     assert_eq!(load.parent_id, Some(request.span_id));
+//!     assert_eq!(load.attribute("user"), Some(&Value::I64(7)));
+//!     assert_eq!(load.events[0].name, "queried");
+//!     assert_eq!(load.events[0].attributes[0].value, Value::I64(3));
+//!
+//!     let store = trace.span("store").unwrap();
+//!     assert_eq!(store.status, StatusCode::Error);
+//!     assert_eq!(store.error.as_deref(), Some("disk full"));
+//!     println!("{} spans, load took {:.3} ms", trace.spans.len(), load.duration_ms());
+//! });
+//! ```
+//!
+//! ## What is recorded
+//! - **Spans.** Each `tracing` span created while a reqtrace trace is active becomes a reqtrace
+//!   span with the same name (a detached [`reqtrace_core::Span`], so it may be entered, moved
+//!   and closed on any thread). Its parent is the reqtrace span of its `tracing` parent when
+//!   that one is recorded, otherwise the calling thread's current reqtrace span. A `tracing`
+//!   span created with no reqtrace trace active (or in an unsampled trace) records nothing,
+//!   and neither do its events.
+//! - **Entering.** While a recorded `tracing` span is entered on a thread, it is also the
+//!   current reqtrace span there: spans started with [`RequestTracer::start_span`] inside
+//!   `#[instrument]`-ed code are its children, even on another thread that entered it.
+//! - **Fields** become attributes: integers, floats, bools and strings keep their type, any
+//!   other value is recorded as its `Debug` text (`%x` fields as their `Display` text). Fields
+//!   recorded later with `Span::record` are added too.
+//! - **Events** inside a recorded span become span events: the `message` is the event's name
+//!   (the callsite's name when there is no message), the other fields its attributes, plus
+//!   `level` (`"INFO"`, …).
+//! - **Errors.** A field named `error`, on the span or on one of its events, marks the span
+//!   failed ([`reqtrace_core::StatusCode::Error`]) with the field's text as the message
+//!   (`error = true` gives the message `"error"`; `error = false` changes nothing). On a span
+//!   it is not kept as an attribute; on an event it is.
+//! - A span ends when `tracing` closes it (its last handle is dropped).
+//!
+//! ## Cost
+//! Each recorded span costs one reqtrace detached span (one allocation, plus one for its
+//! attributes when it has any) and, on every enter, attaching its context on the thread. See
+//! `benches/bridge.rs` for the numbers beside plain `tracing`.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reqtrace_core::{AttachGuard, KeyValue, RequestTracer, Span, SpanContext, Value};
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan};
+
+/// The field name that marks a span failed.
+const ERROR_FIELD: &str = "error";
+/// The field `tracing`'s macros put the event text in.
+const MESSAGE_FIELD: &str = "message";
+
+/// A [`Layer`] that records `tracing` spans, fields and events with a [`RequestTracer`].
+///
+/// Put it on a [`tracing_subscriber::Registry`] (or any subscriber that implements
+/// [`LookupSpan`]):
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let tracer = reqtrace_core::RequestTracer::new("svc");
+/// let subscriber = tracing_subscriber::registry()
+///     .with(reqtrace_tracing::ReqtraceLayer::new(tracer.clone()));
+/// # drop(subscriber);
+/// ```
+pub struct ReqtraceLayer {
+    tracer: RequestTracer,
+    /// Tells this layer's entries on the per-thread entered stack from another layer's.
+    token: u64,
+}
+
+impl fmt::Debug for ReqtraceLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReqtraceLayer")
+            .field("tracer", &self.tracer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReqtraceLayer {
+    /// A layer recording into `tracer`'s traces.
+    pub fn new(tracer: RequestTracer) -> Self {
+        static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+        ReqtraceLayer {
+            tracer,
+            token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The tracer spans are recorded with.
+    pub fn tracer(&self) -> &RequestTracer {
+        &self.tracer
+    }
+
+    /// Whether the innermost span this layer attached on the calling thread is `id`.
+    fn is_top_entered(&self, id: &Id) -> bool {
+        ENTERED
+            .try_with(|e| {
+                e.try_borrow().is_ok_and(|e| {
+                    e.last()
+                        .is_some_and(|top| top.token == self.token && top.id == id.into_u64())
+                })
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// What the layer keeps in a recorded span's registry extensions. The registry holds one
+/// value per type, so when several `ReqtraceLayer`s record the same span their entries are
+/// chained behind the first (no extra allocation in the usual one-layer case).
+struct Recorded {
+    token: u64,
+    span: Span,
+    context: SpanContext,
+    next: Option<Box<Recorded>>,
+}
+
+impl Recorded {
+    fn find(&self, token: u64) -> Option<&Recorded> {
+        if self.token == token {
+            return Some(self);
+        }
+        self.next.as_deref()?.find(token)
+    }
+
+    fn find_mut(&mut self, token: u64) -> Option<&mut Recorded> {
+        if self.token == token {
+            return Some(self);
+        }
+        self.next.as_deref_mut()?.find_mut(token)
+    }
+
+    fn push(&mut self, r: Recorded) {
+        match &mut self.next {
+            Some(n) => n.push(r),
+            None => self.next = Some(Box::new(r)),
+        }
+    }
+
+    /// Takes the entry of `token` out of the chain behind `self`.
+    fn unlink(&mut self, token: u64) -> Option<Recorded> {
+        let next = self.next.as_mut()?;
+        if next.token != token {
+            return next.unlink(token);
+        }
+        let mut n = self.next.take()?;
+        self.next = n.next.take();
+        Some(*n)
+    }
+}
+
+impl ReqtraceLayer {
+    /// This layer's entry for `ext`'s span.
+    fn recorded<'e>(&self, ext: &'e Extensions<'_>) -> Option<&'e Recorded> {
+        ext.get::<Recorded>()?.find(self.token)
+    }
+
+    /// This layer's entry for `ext`'s span, mutable.
+    fn recorded_mut<'e>(&self, ext: &'e mut ExtensionsMut<'_>) -> Option<&'e mut Recorded> {
+        ext.get_mut::<Recorded>()?.find_mut(self.token)
+    }
+}
+
+/// A recorded span entered on this thread, with the guard that makes it current for reqtrace.
+struct Entered {
+    token: u64,
+    id: u64,
+    _guard: AttachGuard,
+}
+
+thread_local! {
+    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+}
+
+impl<S> Layer<S> for ReqtraceLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else {
+            return;
+        };
+        let mut span = match span_ref.parent() {
+            Some(parent) if !self.is_top_entered(&parent.id()) => {
+                // An explicit parent, or one entered before this layer saw it: start the span
+                // under the parent's reqtrace context.
+                let ext = parent.extensions();
+                let _attached = self.recorded(&ext).map(|r| self.tracer.attach(&r.context));
+                self.tracer.start_detached_span(attrs.metadata().name())
+            }
+            // No parent, or the parent is the span entered last on this thread (already
+            // current for reqtrace): the current reqtrace span is the parent.
+            _ => self.tracer.start_detached_span(attrs.metadata().name()),
+        };
+        let Some(context) = span.context() else {
+            return;
+        };
+        attrs.record(&mut SpanVisitor { span: &mut span });
+        let recorded = Recorded {
+            token: self.token,
+            span,
+            context,
+            next: None,
+        };
+        let mut ext = span_ref.extensions_mut();
+        match ext.get_mut::<Recorded>() {
+            Some(first) => first.push(recorded),
+            None => ext.insert(recorded),
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span_ref.extensions_mut();
+        if let Some(r) = self.recorded_mut(&mut ext) {
+            values.record(&mut SpanVisitor { span: &mut r.span });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.event_span(event) else {
+            return;
+        };
+        let mut ext = span_ref.extensions_mut();
+        let Some(r) = self.recorded_mut(&mut ext) else {
+            return;
+        };
+        let meta = event.metadata();
+        let mut v = EventVisitor {
+            message: None,
+            error: None,
+            attributes: Vec::with_capacity(meta.fields().len()),
+        };
+        event.record(&mut v);
+        v.attributes
+            .push(KeyValue::new("level", meta.level().as_str()));
+        if let Some(e) = v.error {
+            r.span.set_error(e);
+        }
+        match v.message {
+            Some(m) => r.span.add_event(m, v.attributes),
+            None => r.span.add_event(meta.name(), v.attributes),
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(id) else {
+            return;
+        };
+        let ext = span_ref.extensions();
+        let Some(r) = self.recorded(&ext) else {
+            return;
+        };
+        let guard = self.tracer.attach(&r.context);
+        if !guard.is_attached() {
+            return;
+        }
+        let entry = Entered {
+            token: self.token,
+            id: id.into_u64(),
+            _guard: guard,
+        };
+        // If the stack is out of reach (thread exiting, re-entrant call), the guard drops here
+        // and the span is simply not current for reqtrace.
+        let _ = ENTERED.try_with(|e| {
+            if let Ok(mut e) = e.try_borrow_mut() {
+                e.push(entry);
+            }
+        });
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        let id = id.into_u64();
+        let removed = ENTERED
+            .try_with(|e| {
+                let mut e = e.try_borrow_mut().ok()?;
+                let i = e
+                    .iter()
+                    .rposition(|x| x.token == self.token && x.id == id)?;
+                Some(e.remove(i))
+            })
+            .ok()
+            .flatten();
+        // Detach outside the borrow.
+        drop(removed);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span_ref) = ctx.span(&id) else {
+            return;
+        };
+        let recorded = {
+            let mut ext = span_ref.extensions_mut();
+            match ext.get_mut::<Recorded>() {
+                Some(first) if first.token != self.token => first.unlink(self.token),
+                Some(_) => ext.remove::<Recorded>().map(|mut first| {
+                    if let Some(rest) = first.next.take() {
+                        ext.insert(*rest);
+                    }
+                    first
+                }),
+                None => None,
+            }
+        };
+        if let Some(r) = recorded {
+            r.span.end();
+        }
+    }
+}
+
+/// Turns a span's fields into attributes (and an `error` field into its status).
+struct SpanVisitor<'a> {
+    span: &'a mut Span,
+}
+
+impl SpanVisitor<'_> {
+    fn set(&mut self, field: &Field, value: Value) {
+        if field.name() == ERROR_FIELD {
+            if let Some(message) = error_message(value) {
+                self.span.set_error(message);
+            }
+        } else {
+            self.span.set_attribute(field.name(), value);
+        }
+    }
+}
+
+impl Visit for SpanVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, Value::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, Value::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, Value::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, Value::from(value.to_owned()));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.set(field, Value::from(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field, Value::from(format!("{value:?}")));
+    }
+}
+
+/// The status message an `error` field's value stands for (`None`: not an error).
+fn error_message(value: Value) -> Option<String> {
+    match value {
+        Value::Bool(false) => None,
+        Value::Bool(true) => Some(ERROR_FIELD.to_owned()),
+        Value::String(s) => Some(s.into_owned()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Collects an event's message, error and other fields.
+struct EventVisitor {
+    message: Option<String>,
+    error: Option<String>,
+    attributes: Vec<KeyValue>,
+}
+
+impl EventVisitor {
+    fn set(&mut self, field: &Field, value: Value) {
+        match field.name() {
+            MESSAGE_FIELD => {
+                self.message = Some(match value {
+                    Value::String(s) => s.into_owned(),
+                    other => other.to_string(),
+                });
+            }
+            name => {
+                if name == ERROR_FIELD {
+                    self.error = error_message(value.clone());
+                }
+                self.attributes.push(KeyValue::new(name, value));
+            }
+        }
+    }
+}
+
+impl Visit for EventVisitor {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, Value::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, Value::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, Value::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, Value::from(value.to_owned()));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.set(field, Value::from(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field, Value::from(format!("{value:?}")));
+    }
+}
