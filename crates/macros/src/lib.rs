@@ -184,16 +184,16 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     for ident in opts.args.iter().chain(&opts.debug_args) {
         let is_self = ident == "self";
         let is_arg = bound.iter().any(|b| b == ident);
-        if is_self && opts.args.contains(ident) {
-            return Err(syn::Error::new(
-                ident.span(),
-                "`self` can only be recorded with `debug_args(self)`",
-            ));
-        }
         if !is_arg {
             return Err(syn::Error::new(
                 ident.span(),
                 format!("`{ident}` is not an argument of `{}`", func.sig.ident),
+            ));
+        }
+        if is_self && opts.args.contains(ident) {
+            return Err(syn::Error::new(
+                ident.span(),
+                "`self` can only be recorded with `debug_args(self)`",
             ));
         }
         if listed.contains(&ident) {
