@@ -1,0 +1,159 @@
+//! # reqtrace-otlp
+//!
+//! Sends reqtrace spans to an OpenTelemetry Collector (or any OTLP/HTTP receiver: Jaeger,
+//! Tempo, ...): an [`OtlpExporter`] that POSTs each batch of the tracer's export worker to
+//! `{endpoint}/v1/traces` as OTLP/JSON (or OTLP protobuf with the `proto` feature),
+//! optionally gzip-compressed, configured in code or by the standard `OTEL_*` variables.
+//!
+//! ```
+//! use std::time::Duration;
+//! use reqtrace_core::{BatchConfig, RequestTracer};
+//! use reqtrace_otlp::{Compression, OtlpExporter};
+//!
+//! // In production `.from_env()` reads the process environment; here a stand-in.
+//! let env = |name: &str| match name {
+//!     "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://127.0.0.1:4318".to_owned()),
+//!     "OTEL_EXPORTER_OTLP_HEADERS" => Some("x-api-key=s3cret".to_owned()),
+//!     _ => None,
+//! };
+//! let exporter = OtlpExporter::builder()
+//!     .from_env_with(env)
+//!     .gzip(true)
+//!     .timeout(Duration::from_secs(3))
+//!     .build()?;
+//! assert_eq!(exporter.config().endpoint().to_string(), "http://127.0.0.1:4318/v1/traces");
+//! assert_eq!(exporter.config().compression(), Compression::Gzip);
+//!
+//! let otlp_stats = exporter.stats(); // readable after the exporter moves into the tracer
+//! let tracer = RequestTracer::builder("checkout")
+//!     .exporter(exporter, BatchConfig::default())
+//!     .build();
+//! // ... start traces and spans; the worker thread exports them as they finish ...
+//! tracer.shutdown()?; // delivers what is queued
+//! assert_eq!(otlp_stats.snapshot().requests, 0); // nothing was traced here
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With a collector listening, a whole service set up from the environment
+//! (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_*`,
+//! `OTEL_TRACES_SAMPLER`):
+//!
+//! ```no_run
+//! use reqtrace_core::BatchConfig;
+//!
+//! let (builder, otlp_stats) = reqtrace_otlp::tracer_builder_from_env(BatchConfig::default())?;
+//! let tracer = builder.build();
+//! tracer.start_trace();
+//! {
+//!     let mut span = tracer.start_span("handle_request");
+//!     span.set_attribute("http.route", "/v1/chat");
+//! }
+//! tracer.end_trace();
+//! tracer.shutdown()?;
+//! let export = tracer.stats().export;
+//! println!("exported {} spans, dropped {}", export.exported, export.dropped_failed);
+//! println!("{}", otlp_stats.snapshot());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Delivery
+//! Each `export` call is one HTTP/1.1 request over a fresh connection, bounded by the
+//! timeout. Throttling and unavailability (`429`, `502`, `503`, `504`, connection errors,
+//! timeouts) are transient: the tracer's worker retries them with backoff, honouring
+//! `Retry-After` (capped by [`reqtrace_core::BatchConfig::max_backoff`]); other statuses
+//! drop the batch. Partial successes are counted in [`OtlpStats`]. Only `http://` endpoints
+//! are supported: an `https://` endpoint is a [`ConfigError::TlsUnavailable`] (terminate
+//! TLS in a local collector or sidecar).
+//!
+//! ## Features
+//! - `proto`: OTLP protobuf bodies ([`Protocol::HttpProtobuf`]), via `opentelemetry-proto`
+//!   and `prost`.
+
+mod config;
+mod exporter;
+mod http;
+#[cfg(feature = "proto")]
+mod proto;
+mod stats;
+
+use std::borrow::Cow;
+
+use reqtrace_core::{BatchConfig, KeyValue, RequestTracer, RequestTracerBuilder, Resource};
+
+pub use config::{
+    Compression, ConfigError, DEFAULT_ENDPOINT, Endpoint, Protocol, Scheme, TRACES_PATH,
+    parse_key_value_list,
+};
+pub use exporter::{DEFAULT_TIMEOUT, OtlpConfig, OtlpExporter, OtlpExporterBuilder};
+pub use stats::{OtlpStats, OtlpStatsSnapshot};
+
+/// The service name when none is configured (as in the OpenTelemetry SDKs).
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
+/// The [`Resource`] described by `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` in the
+/// process environment (see [`resource_from_env_with`]).
+pub fn resource_from_env() -> Result<Resource, ConfigError> {
+    resource_from_env_with(|k| std::env::var(k).ok())
+}
+
+/// The [`Resource`] described by `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
+/// (`k=v,k2=v2`, percent-decoded, string values), read through `lookup`. The service name is
+/// `OTEL_SERVICE_NAME`, else `service.name` from the attributes, else `unknown_service`.
+///
+/// ```
+/// let env = |k: &str| match k {
+///     "OTEL_SERVICE_NAME" => Some("checkout".to_owned()),
+///     "OTEL_RESOURCE_ATTRIBUTES" => Some("service.version=1.2,deployment.environment=prod".to_owned()),
+///     _ => None,
+/// };
+/// let resource = reqtrace_otlp::resource_from_env_with(env).unwrap();
+/// assert_eq!(resource.service_name, "checkout");
+/// assert_eq!(resource.attributes.len(), 2);
+/// assert_eq!(reqtrace_otlp::resource_from_env_with(|_| None).unwrap().service_name, "unknown_service");
+/// ```
+pub fn resource_from_env_with(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Resource, ConfigError> {
+    let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    let attrs = match get("OTEL_RESOURCE_ATTRIBUTES") {
+        Some(list) => parse_key_value_list(&list).map_err(|e| ConfigError::Env {
+            var: "OTEL_RESOURCE_ATTRIBUTES",
+            error: Box::new(e),
+        })?,
+        None => Vec::new(),
+    };
+    let mut service: Option<String> = get("OTEL_SERVICE_NAME").map(|s| s.trim().to_owned());
+    let mut attributes = Vec::new();
+    for (k, v) in attrs {
+        if k == "service.name" {
+            service.get_or_insert(v);
+        } else {
+            attributes.push(KeyValue::new(k, v));
+        }
+    }
+    let service_name: Cow<'static, str> = match service {
+        Some(s) => s.into(),
+        None => UNKNOWN_SERVICE.into(),
+    };
+    Ok(Resource {
+        service_name,
+        attributes,
+    })
+}
+
+/// A tracer builder set up entirely from the environment: the service and resource from
+/// `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES`, the sampler from `OTEL_TRACES_SAMPLER`,
+/// and an [`OtlpExporter`] from `OTEL_EXPORTER_OTLP_*` with `batch`. Returns the exporter's
+/// [`OtlpStats`] handle beside it. Adjust the builder further, then `build()` it.
+pub fn tracer_builder_from_env(
+    batch: BatchConfig,
+) -> Result<(RequestTracerBuilder, OtlpStats), ConfigError> {
+    let resource = resource_from_env()?;
+    let exporter = OtlpExporter::from_env()?;
+    let stats = exporter.stats();
+    let mut builder = RequestTracer::builder(resource.service_name);
+    for kv in resource.attributes {
+        builder = builder.resource_attribute(kv.key, kv.value);
+    }
+    Ok((builder.sampler_from_env().exporter(exporter, batch), stats))
+}
