@@ -10,6 +10,7 @@
 //! | `c_trace` | one trace (root + 100 children) until its consumer has it | wall |
 //! | `d_trace_cpu` | the same | CPU time of the whole process |
 //! | `e_1_thread`, `e_2_threads` | one trace, `iters` traces shared by 1 or 2 threads | wall |
+//! | `e_2_threads_cpu` | the same with 2 threads | CPU time of the whole process |
 //! | `f_unsampled` | one child span inside an unsampled root | wall |
 //!
 //! ## What each library does per span
@@ -42,7 +43,7 @@ use reqtrace_benches::peers::tracing_subject::Tracing;
 use reqtrace_benches::reqtrace_subject::Reqtrace;
 use reqtrace_benches::{
     MODEL, SPANS_PER_TRACE, Subject, TOKENS, children_timed, results, settle, threaded,
-    whole_traces, whole_traces_cpu,
+    threaded_cpu, whole_traces, whole_traces_cpu,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,17 +54,19 @@ enum Scenario {
     D,
     E1,
     E2,
+    E2Cpu,
     F,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] = [
+    const ALL: [Scenario; 8] = [
         Scenario::A,
         Scenario::B,
         Scenario::C,
         Scenario::D,
         Scenario::E1,
         Scenario::E2,
+        Scenario::E2Cpu,
         Scenario::F,
     ];
 
@@ -75,6 +78,7 @@ impl Scenario {
             Scenario::D => "d_trace_cpu",
             Scenario::E1 => "e_1_thread",
             Scenario::E2 => "e_2_threads",
+            Scenario::E2Cpu => "e_2_threads_cpu",
             Scenario::F => "f_unsampled",
         }
     }
@@ -99,6 +103,9 @@ fn run<S: Subject>(g: &mut BenchmarkGroup<'_, WallTime>, scenario: Scenario, s: 
         }
         Scenario::E1 => g.bench_function(name, |b| b.iter_custom(|iters| threaded(s, iters, 1))),
         Scenario::E2 => g.bench_function(name, |b| b.iter_custom(|iters| threaded(s, iters, 2))),
+        Scenario::E2Cpu => {
+            g.bench_function(name, |b| b.iter_custom(|iters| threaded_cpu(s, iters, 2)))
+        }
         Scenario::F => g.bench_function(name, |b| {
             b.iter_custom(|iters| children_timed(s, iters, false, |s| s.unsampled_child()))
         }),
@@ -133,7 +140,7 @@ fn main() {
         let mut g = c.benchmark_group(scenario.group());
         if matches!(
             scenario,
-            Scenario::C | Scenario::D | Scenario::E1 | Scenario::E2
+            Scenario::C | Scenario::D | Scenario::E1 | Scenario::E2 | Scenario::E2Cpu
         ) {
             g.throughput(Throughput::Elements(SPANS_PER_TRACE));
         }

@@ -10,7 +10,7 @@
 //! | b | the same with `"model" = "gpt-4o"`, `"tokens" = 1500` | 1 span |
 //! | c | root + 100 children, until the consumer has received them (wall time) | 1 trace = 101 spans |
 //! | d | the same, process CPU time of every thread (background threads included) | 1 trace |
-//! | e | c on 1 and on 2 threads sharing one tracer | 1 trace |
+//! | e | c on 1 and on 2 threads sharing one tracer (wall; and CPU with 2 threads) | 1 trace |
 //! | f | a child span inside an unsampled (or disabled) root | 1 span |
 //!
 //! Every span a workload makes is added to [`Counters::made`]; every span the library's
@@ -234,6 +234,16 @@ pub fn threaded<S: Subject>(s: &S, iters: u64, threads: u64) -> Duration {
     let elapsed = t0.elapsed();
     check(s, acc);
     elapsed
+}
+
+/// Scenario e, CPU view: process CPU time (all threads) of [`threaded`]'s work. More CPU per
+/// span with 2 threads than with 1 (scenario d) means the threads contend (shared cache lines,
+/// locks, a saturated background thread) — visible even when the machine is too busy for wall
+/// time to show scaling.
+pub fn threaded_cpu<S: Subject>(s: &S, iters: u64, threads: u64) -> Duration {
+    let c0 = cpu::process_cpu_time();
+    threaded(s, iters, threads);
+    cpu::process_cpu_time().saturating_sub(c0)
 }
 
 /// Warns (once per call) when a library's consumer did not receive every span.

@@ -177,6 +177,11 @@ fn table(out: &Path, quick: bool, load_before: &str, load_after: &str) -> String
             Box::new(|l| Some(est("e_1_thread", l)? / est("e_2_threads", l)?)),
         ),
         (
+            "e. CPU, all threads, 2 threads (ns/span; compare d)",
+            Unit::Ns,
+            Box::new(|l| est("e_2_threads_cpu", l).map(|v| v / SPANS_PER_TRACE)),
+        ),
+        (
             "f. unsampled child span (ns/span)",
             Unit::Ns,
             Box::new(|l| est("f_unsampled", l)),
