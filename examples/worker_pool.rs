@@ -6,11 +6,17 @@
 //! one an event, and about one request in ten fails an inference call.
 //!
 //! ```text
-//! cargo run --release --example worker_pool -- [--threads N] [--requests N] [--out DIR]
+//! cargo run --release --example worker_pool -- [--threads N] [--requests N] [--out DIR] [--otlp URL]
 //! ```
 //!
+//! With `--otlp URL` (a collector's base URL, e.g. `http://127.0.0.1:4318`; the
+//! `OTEL_EXPORTER_OTLP_*` variables add headers, gzip, timeout) spans are also streamed to
+//! `URL/v1/traces` over OTLP/HTTP, and an `otlp: exported=N ...` line reports the delivery.
+//!
 //! Prints one trace as a tree and a summary line, and writes every finished trace to
-//! `DIR/traces.json` (default `target/reqtrace-demo`).
+//! `DIR/traces.json` (native JSON), `DIR/traces.otlp.json` (OTLP/JSON) and
+//! `DIR/traces.chrome.json` (Chrome trace events, for Perfetto); `DIR` defaults to
+//! `target/reqtrace-demo`.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -24,6 +30,7 @@ struct Options {
     threads: usize,
     requests: usize,
     out: PathBuf,
+    otlp: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -31,6 +38,7 @@ fn parse_args() -> Result<Options, String> {
         threads: 4,
         requests: 2_000,
         out: PathBuf::from("target/reqtrace-demo"),
+        otlp: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -41,9 +49,11 @@ fn parse_args() -> Result<Options, String> {
                 o.requests = value()?.parse().map_err(|e| format!("--requests: {e}"))?
             }
             "--out" => o.out = PathBuf::from(value()?),
+            "--otlp" => o.otlp = Some(value()?),
             "-h" | "--help" => {
                 return Err(
-                    "usage: worker_pool [--threads N] [--requests N] [--out DIR]".to_owned(),
+                    "usage: worker_pool [--threads N] [--requests N] [--out DIR] [--otlp URL]"
+                        .to_owned(),
                 );
             }
             other => return Err(format!("unknown argument {other}")),
@@ -89,7 +99,10 @@ fn backend_worker(tracer: RequestTracer, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) 
                 let hit = (job.request + job.shard) % 3 != 0;
                 cache.set_attribute("hit", hit);
                 if !hit {
-                    cache.add_event("cache-miss", [KeyValue::new("key", format!("r{}", job.request))]);
+                    cache.add_event(
+                        "cache-miss",
+                        [KeyValue::new("key", format!("r{}", job.request))],
+                    );
                 }
                 work(5);
             }
@@ -102,7 +115,11 @@ fn backend_worker(tracer: RequestTracer, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) 
     }
 }
 
-fn handle_request(tracer: &RequestTracer, backend: &mpsc::Sender<Job>, request: usize) -> Option<Trace> {
+fn handle_request(
+    tracer: &RequestTracer,
+    backend: &mpsc::Sender<Job>,
+    request: usize,
+) -> Option<Trace> {
     tracer.start_trace_with([
         KeyValue::new("request.id", request),
         KeyValue::new("http.route", "/v1/chat"),
@@ -142,7 +159,10 @@ fn handle_request(tracer: &RequestTracer, backend: &mpsc::Sender<Job>, request: 
             render.set_attribute("format", "json");
             work(10);
         }
-        root.set_attribute("http.status_code", if request % 10 == 7 { 502 } else { 200 });
+        root.set_attribute(
+            "http.status_code",
+            if request % 10 == 7 { 502 } else { 200 },
+        );
     }
     tracer.end_trace()
 }
@@ -196,9 +216,28 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let tracer = RequestTracer::builder("worker-pool-demo")
-        .resource_attribute("service.version", env!("CARGO_PKG_VERSION"))
-        .build();
+    let mut builder = RequestTracer::builder("worker-pool-demo")
+        .resource_attribute("service.version", env!("CARGO_PKG_VERSION"));
+    // --otlp: stream spans to a collector too, and keep traces for the printout and files.
+    let mut otlp_stats = None;
+    if let Some(url) = &opts.otlp {
+        let exporter = reqtrace_otlp::OtlpExporter::builder()
+            .from_env()
+            .endpoint(url.as_str())
+            .build();
+        match exporter {
+            Ok(e) => {
+                otlp_stats = Some(e.stats());
+                let batch = reqtrace_core::BatchConfig::default();
+                builder = builder.exporter(e, batch).retain_traces(true);
+            }
+            Err(e) => {
+                eprintln!("--otlp: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let tracer = builder.build();
 
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
@@ -264,6 +303,24 @@ fn main() {
         print_tree(t);
     }
 
+    if let Some(otlp) = &otlp_stats {
+        let shutdown = tracer.shutdown();
+        let e = tracer.stats().export;
+        println!(
+            "otlp: exported={} retries={} failed_batches={} dropped={} ({})",
+            e.exported,
+            e.retries,
+            e.failed_batches,
+            e.dropped_failed + e.dropped_queue_full,
+            otlp.snapshot()
+        );
+        if let Err(err) = shutdown {
+            eprintln!("otlp: shutdown: {err}");
+        }
+        if let Some(err) = otlp.last_error() {
+            eprintln!("otlp: last error: {err}");
+        }
+    }
     let stats = tracer.stats();
     let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
     println!(
@@ -288,15 +345,17 @@ fn main() {
         eprintln!("cannot create {}: {e}", opts.out.display());
         std::process::exit(1);
     }
-    let path = opts.out.join("traces.json");
-    let written = std::fs::File::create(&path)
-        .map(std::io::BufWriter::new)
-        .map_err(|e| e.to_string())
-        .and_then(|w| serde_json::to_writer(w, &traces).map_err(|e| e.to_string()));
-    match written {
-        Ok(()) => println!("wrote {}", path.display()),
+    match reqtrace_export_json::write_all_formats(&opts.out, &traces) {
+        Ok(paths) => {
+            println!("wrote {}", paths.native.display());
+            println!("wrote {}", paths.otlp.display());
+            println!(
+                "wrote {} (open it at https://ui.perfetto.dev or chrome://tracing)",
+                paths.chrome.display()
+            );
+        }
         Err(e) => {
-            eprintln!("cannot write {}: {e}", path.display());
+            eprintln!("cannot write traces to {}: {e}", opts.out.display());
             std::process::exit(1);
         }
     }

@@ -59,6 +59,7 @@ mod rng;
 mod sampler;
 mod span;
 mod stats;
+mod sync;
 mod trace;
 mod tracer;
 pub mod value;

@@ -21,9 +21,9 @@
 //!    push that would take it over `max_buffered_spans` is refused: memory is bounded.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crossbeam_queue::SegQueue;
+use crate::sync::{AtomicBool, Inbox, fence};
 
 use crate::batch::Batch;
 use crate::data::SpanData;
@@ -36,7 +36,7 @@ pub(crate) struct TraceShared {
     pub tracer: Arc<TracerInner>,
     pub trace_id: TraceId,
     pub flags: TraceFlags,
-    inbox: SegQueue<Batch>,
+    inbox: Inbox<Batch>,
     ended: AtomicBool,
     /// Spans accepted into this trace (for `max_spans_per_trace`).
     accepted: AtomicU64,
@@ -54,7 +54,7 @@ impl TraceShared {
             tracer,
             trace_id,
             flags,
-            inbox: SegQueue::new(),
+            inbox: Inbox::new(),
             ended: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -184,4 +184,101 @@ pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Ba
         trace.drain_undelivered();
     }
     None
+}
+
+/// Model checking of the hand-off with loom: `RUSTFLAGS="--cfg loom" cargo test -p
+/// reqtrace-core --release --lib loom` (or `cargo xtask loom`).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::batch::{NO_EXTRAS, RawSpan};
+    use crate::tracer::RequestTracer;
+    use loom::thread;
+
+    fn one_span_batch() -> Batch {
+        let mut b = Batch::default();
+        b.spans.push(RawSpan {
+            span_id: 1,
+            parent_id: 0,
+            start: 1,
+            end: 2,
+            name: "s",
+            attr_start: 0,
+            extras: NO_EXTRAS,
+            attr_len: 0,
+            kind: 0,
+            status: 0,
+        });
+        b
+    }
+
+    fn delivered_and_dropped(t: &RequestTracer) -> (u64, u64, u64) {
+        let c = &t.inner().counters;
+        (
+            c.delivered.load(Ordering::Relaxed),
+            c.dropped_late.load(Ordering::Relaxed) + c.dropped_abandoned.load(Ordering::Relaxed),
+            c.queued.load(Ordering::Relaxed),
+        )
+    }
+
+    /// A producer hands a batch over while the owner ends the trace: the span is delivered or
+    /// counted late — exactly once — in every interleaving, and nothing stays queued.
+    #[test]
+    fn hand_over_racing_end_trace_counts_every_span_once() {
+        loom::model(|| {
+            let tracer = RequestTracer::new("loom");
+            let trace = TraceShared::new(
+                Arc::clone(tracer.inner()),
+                TraceId::random(),
+                TraceFlags::SAMPLED,
+            );
+            let producer = {
+                let trace = Arc::clone(&trace);
+                thread::spawn(move || {
+                    let _ = hand_over(&trace, one_span_batch());
+                })
+            };
+            let mut own = Batch::default();
+            let spans = trace.finish(&mut own);
+            producer.join().unwrap();
+            // Invariant 2: nothing is left behind in the inbox once both sides are done,
+            // even before the last handle drops.
+            let (delivered, dropped, queued) = delivered_and_dropped(&tracer);
+            assert_eq!(queued, 0, "a batch was left in the inbox");
+            drop(trace);
+            assert_eq!(delivered as usize, spans.len());
+            assert_eq!(delivered + dropped, 1);
+            assert_eq!(queued, 0);
+        });
+    }
+
+    /// Two producers (one of them a thread exiting, as `ThreadState::drop` does) and no
+    /// `end_trace`: when the last handle drops, both spans are counted abandoned.
+    #[test]
+    fn a_trace_never_ended_counts_its_spans_abandoned() {
+        loom::model(|| {
+            let tracer = RequestTracer::new("loom");
+            let trace = TraceShared::new(
+                Arc::clone(tracer.inner()),
+                TraceId::random(),
+                TraceFlags::SAMPLED,
+            );
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let trace = Arc::clone(&trace);
+                    thread::spawn(move || {
+                        let _ = hand_over(&trace, one_span_batch());
+                    })
+                })
+                .collect();
+            drop(trace);
+            for h in handles {
+                h.join().unwrap();
+            }
+            let (delivered, dropped, queued) = delivered_and_dropped(&tracer);
+            assert_eq!(delivered, 0);
+            assert_eq!(dropped, 2);
+            assert_eq!(queued, 0);
+        });
+    }
 }

@@ -311,6 +311,14 @@ impl RequestTracer {
     }
 }
 
+impl RequestTracer {
+    /// The shared state (for the crate's own model-checking tests).
+    #[cfg(all(test, loom))]
+    pub(crate) fn inner(&self) -> &Arc<TracerInner> {
+        &self.inner
+    }
+}
+
 /// The seed's trace context: what [`RequestTracer::trace_context`] returns.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TraceContext {
