@@ -1,17 +1,24 @@
 //! `cargo xtask fuzz [--seconds N] [--target NAME]`: runs every cargo-fuzz target of
-//! `crates/propagation/fuzz` for N seconds (default 60) and prints the executions per target.
+//! `crates/propagation/fuzz` (traceparent, tracestate, baggage, extract) and
+//! `crates/export-json/fuzz` (the native JSON readers) for N seconds (default 60) each and
+//! prints the executions per target.
+//!
+//! A fuzz crate may keep committed seed inputs in `seeds/<target>/` (also where crash inputs
+//! go once fixed, beside their regression tests) and a libFuzzer dictionary in
+//! `<target>.dict`; both are used when present.
 //!
 //! cargo-fuzz wants nightly; on the stable toolchain it runs with `RUSTC_BOOTSTRAP=1`. No
 //! sanitizer is used (the crates forbid `unsafe`, so panics, overflow checks and the targets'
 //! own assertions are what find bugs; debug assertions are on). cargo-fuzz is installed with
-//! `cargo install` when missing. Crash inputs land in `crates/propagation/fuzz/artifacts/`.
+//! `cargo install` when missing. Crash inputs land in `<fuzz crate>/artifacts/<target>/`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use crate::util::{TaskResult, root, run};
 
-const FUZZ_DIR: &str = "crates/propagation/fuzz";
+/// The cargo-fuzz crates, each outside the workspace.
+const FUZZ_DIRS: &[&str] = &["crates/propagation/fuzz", "crates/export-json/fuzz"];
 
 /// Runs every fuzz target for a while.
 pub fn fuzz(args: &[String]) -> TaskResult {
@@ -41,17 +48,27 @@ pub fn fuzz(args: &[String]) -> TaskResult {
         run("cargo", &["install", "cargo-fuzz", "--locked"])?;
     }
 
-    let targets = targets()?;
-    let targets: Vec<String> = match &only {
-        Some(t) if targets.contains(t) => vec![t.clone()],
-        Some(t) => return Err(format!("no fuzz target {t:?} (have {targets:?})")),
+    let mut targets = Vec::new();
+    for dir in FUZZ_DIRS {
+        for t in self::targets(dir)? {
+            targets.push((*dir, t));
+        }
+    }
+    let targets: Vec<(&str, String)> = match &only {
+        Some(t) if targets.iter().any(|(_, n)| n == t) => {
+            targets.into_iter().filter(|(_, n)| n == t).collect()
+        }
+        Some(t) => {
+            let names: Vec<&String> = targets.iter().map(|(_, n)| n).collect();
+            return Err(format!("no fuzz target {t:?} (have {names:?})"));
+        }
         None => targets,
     };
 
     let mut rows = Vec::new();
     let mut failed = Vec::new();
-    for t in &targets {
-        let (runs, ok) = run_target(t, seconds)?;
+    for (dir, t) in &targets {
+        let (runs, ok) = run_target(dir, t, seconds)?;
         rows.push((t.clone(), runs, ok));
         if !ok {
             failed.push(t.clone());
@@ -73,14 +90,14 @@ pub fn fuzz(args: &[String]) -> TaskResult {
         Ok(())
     } else {
         Err(format!(
-            "fuzz targets failed: {failed:?} (crash inputs go to {FUZZ_DIR}/artifacts/)"
+            "fuzz targets failed: {failed:?} (crash inputs go to <fuzz crate>/artifacts/)"
         ))
     }
 }
 
-/// The `[[bin]]` names in the fuzz crate's manifest.
-fn targets() -> Result<Vec<String>, String> {
-    let path = root().join(FUZZ_DIR).join("Cargo.toml");
+/// The `[[bin]]` names in the manifest of the fuzz crate in `dir`.
+fn targets(dir: &str) -> Result<Vec<String>, String> {
+    let path = root().join(dir).join("Cargo.toml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut out = Vec::new();
@@ -104,22 +121,37 @@ fn targets() -> Result<Vec<String>, String> {
 }
 
 /// Runs one target; returns libFuzzer's executed-runs count and whether it finished cleanly.
-fn run_target(target: &str, seconds: u64) -> Result<(Option<u64>, bool), String> {
+fn run_target(dir: &str, target: &str, seconds: u64) -> Result<(Option<u64>, bool), String> {
     let max_time = format!("-max_total_time={seconds}");
-    let args = [
+    let base = root().join(dir);
+    // The working corpus first (new inputs are written there), then committed seeds.
+    let corpus = base.join("corpus").join(target);
+    std::fs::create_dir_all(&corpus)
+        .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+    let corpus = corpus.display().to_string();
+    let seeds = base.join("seeds").join(target);
+    let seeds = seeds.is_dir().then(|| seeds.display().to_string());
+    let dict = base.join(format!("{target}.dict"));
+    let dict = dict.is_file().then(|| format!("-dict={}", dict.display()));
+    let mut args = vec![
         "fuzz",
         "run",
         "--fuzz-dir",
-        FUZZ_DIR,
+        dir,
         "--sanitizer",
         "none",
         "--debug-assertions",
         target,
+        corpus.as_str(),
+    ];
+    args.extend(seeds.as_deref());
+    args.extend([
         "--",
-        &max_time,
+        max_time.as_str(),
         "-max_len=4096",
         "-print_final_stats=1",
-    ];
+    ]);
+    args.extend(dict.as_deref());
     eprintln!("$ RUSTC_BOOTSTRAP=1 cargo {}", args.join(" "));
     let mut child = Command::new("cargo")
         .args(args)
