@@ -261,12 +261,12 @@ impl std::fmt::Debug for Probe<'_> {
 
 #[trace(args(a), debug_args(b))]
 fn probed(a: Probe<'_>, b: Probe<'_>) {
-    drop((a, b));
+    let _moved = (a, b);
 }
 
 #[trace(args(a), debug_args(b))]
 async fn probed_async(a: Probe<'_>, b: Probe<'_>) {
-    drop((a, b));
+    let _moved = (a, b);
 }
 
 #[test]

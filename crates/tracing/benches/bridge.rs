@@ -7,6 +7,9 @@
 //!
 //! `cargo bench -p reqtrace-tracing --bench bridge`
 
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
