@@ -1,1 +1,37 @@
-//! Cross-crate integration tests live in `tests/tests/`.
+//! Cross-crate integration tests live in `tests/tests/`: `stress.rs` (exact accounting under
+//! load), `faults.rs` (a failing, stalling, recovering export destination), `misuse.rs`,
+//! `hostile.rs` (oversized and malformed input, non-finite floats).
+//!
+//! Two misuses are compile errors by design; `reqtrace-core`'s `guard.rs` checks them for
+//! `SpanGuard`, and these check the same for `AttachGuard` (`misuse.rs` tests the runtime
+//! analogues).
+//!
+//! An `AttachGuard` cannot be moved to another thread:
+//!
+//! ```compile_fail
+//! let tracer = reqtrace_core::RequestTracer::new("svc");
+//! tracer.start_trace();
+//! let span = tracer.start_span("s");
+//! let guard = tracer.attach(&span.context().unwrap());
+//! std::thread::spawn(move || drop(guard)); // AttachGuard is not Send
+//! ```
+//!
+//! nor shared with one:
+//!
+//! ```compile_fail
+//! fn needs_sync<T: Sync>(_: &T) {}
+//! let tracer = reqtrace_core::RequestTracer::new("svc");
+//! tracer.start_trace();
+//! let span = tracer.start_span("s");
+//! needs_sync(&span); // SpanGuard is not Sync
+//! ```
+//!
+//! while a detached `Span` can (the control: this one compiles):
+//!
+//! ```
+//! let tracer = reqtrace_core::RequestTracer::new("svc");
+//! tracer.start_trace();
+//! let span = tracer.start_detached_span("s");
+//! std::thread::spawn(move || span.end()).join().unwrap();
+//! assert_eq!(tracer.end_trace().unwrap().spans.len(), 1);
+//! ```
