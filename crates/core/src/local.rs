@@ -85,6 +85,8 @@ pub(crate) struct TracerLocal {
     spare: Vec<Batch>,
     max_attrs: u32,
     max_value_len: u32,
+    batch_size: usize,
+    has_exporter: bool,
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -118,20 +120,27 @@ struct TraceMeta {
     placeholder: SpanId,
 }
 
+/// An open span: 48 bytes, reused in place. The rare parts (owned name, events, error,
+/// dropped counts) live behind `extras`, allocated only when a span has them.
 #[derive(Default)]
 struct OpenSpan {
     span_id: u64,
     parent_id: u64,
     start: u64,
-    frame: usize,
-    frame_serial: u64,
-    name: Cow<'static, str>,
-    extras: Extras,
-    has_extras: bool,
+    name: &'static str,
+    extras: Option<Box<Extras>>,
+    frame: u32,
     kind: u8,
     status: u8,
     ended: bool,
     owns_frame: bool,
+}
+
+impl OpenSpan {
+    #[inline]
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
 }
 
 impl ThreadState {
@@ -156,6 +165,18 @@ impl ThreadState {
     /// The index of `inner`'s local state, registering this thread with it on first use.
     #[inline]
     fn slot(&mut self, inner: &Arc<TracerInner>) -> usize {
+        if self
+            .tracers
+            .first()
+            .is_some_and(|t| Arc::ptr_eq(&t.inner, inner))
+        {
+            return 0;
+        }
+        self.slot_slow(inner)
+    }
+
+    #[inline(never)]
+    fn slot_slow(&mut self, inner: &Arc<TracerInner>) -> usize {
         if let Some(i) = self
             .tracers
             .iter()
@@ -176,6 +197,8 @@ impl ThreadState {
             spare: Vec::new(),
             max_attrs: u32::try_from(inner.limits.max_attributes_per_span).unwrap_or(u32::MAX),
             max_value_len: u32::try_from(inner.limits.max_attribute_value_len).unwrap_or(u32::MAX),
+            batch_size: inner.limits.batch_size,
+            has_exporter: inner.has_exporter(),
         });
         self.tracers.len() - 1
     }
@@ -244,11 +267,11 @@ impl TracerLocal {
     }
 
     /// Moves open entry `i` into its frame's batch as a finished span.
-    #[inline]
+    #[inline(always)]
     fn record(&mut self, i: usize, end: u64, unfinished: bool, attrs: &mut GuardAttrs) {
         let e = &mut self.open[i];
         e.ended = true;
-        let Some(frame) = self.frames.get_mut(e.frame) else {
+        let Some(frame) = self.frames.get_mut(e.frame as usize) else {
             return;
         };
         let b = &mut frame.batch;
@@ -260,27 +283,19 @@ impl TracerLocal {
         if attr_len > 0 {
             b.attrs.extend(attrs.drain(..attr_len));
         }
-        let name: &'static str = match e.name {
-            Cow::Borrowed(s) => s,
-            Cow::Owned(_) => {
-                e.extras.name = Some(std::mem::take(&mut e.name));
-                e.has_extras = true;
-                ""
+        let extras = match e.extras.take() {
+            Some(x) => {
+                b.extras.push(*x);
+                (b.extras.len() - 1) as u32
             }
-        };
-        let extras = if e.has_extras {
-            e.has_extras = false;
-            b.extras.push(std::mem::take(&mut e.extras));
-            (b.extras.len() - 1) as u32
-        } else {
-            NO_EXTRAS
+            None => NO_EXTRAS,
         };
         b.spans.push(RawSpan {
             span_id: e.span_id,
             parent_id: e.parent_id,
             start: e.start,
             end: end.max(e.start),
-            name,
+            name: e.name,
             attr_start,
             extras,
             attr_len: attr_len as u16,
@@ -459,6 +474,11 @@ pub(crate) fn start_span(inner: &Arc<TracerInner>, name: Cow<'static, str>) -> O
     if UNSAMPLED_TOP.with(Cell::get) == Arc::as_ptr(inner) as usize {
         return None;
     }
+    start_recorded_span(inner, name)
+}
+
+#[inline(never)]
+fn start_recorded_span(inner: &Arc<TracerInner>, name: Cow<'static, str>) -> Option<SpanKey> {
     with_state(|st| {
         let slot = st.slot(inner);
         start_in_top_frame(&mut st.tracers[slot], &mut st.rng, slot, name, false)
@@ -466,7 +486,7 @@ pub(crate) fn start_span(inner: &Arc<TracerInner>, name: Cow<'static, str>) -> O
     .flatten()
 }
 
-#[inline]
+#[inline(always)]
 fn start_in_top_frame(
     tl: &mut TracerLocal,
     rng_state: &mut u64,
@@ -483,7 +503,6 @@ fn start_in_top_frame(
         return None;
     }
     let parent_id = tl.current_parent(frame);
-    let serial = frame.serial;
     let span_id = rng::step(rng_state).to_u64();
     let index = tl.open_len;
     if index == tl.open.len() {
@@ -492,9 +511,14 @@ fn start_in_top_frame(
     let e = &mut tl.open[index];
     e.span_id = span_id;
     e.parent_id = parent_id;
-    e.frame = frame_idx;
-    e.frame_serial = serial;
-    e.name = name;
+    e.frame = frame_idx as u32;
+    match name {
+        Cow::Borrowed(n) => e.name = n,
+        Cow::Owned(n) => {
+            e.name = "";
+            e.extras().name = Some(Cow::Owned(n));
+        }
+    }
     e.kind = 0;
     e.status = STATUS_UNSET;
     e.ended = false;
@@ -522,7 +546,7 @@ pub(crate) struct GuardCounts {
 }
 
 /// Ends the span `key` (no-op if it was already closed), recording `attrs`.
-#[inline]
+#[inline(never)]
 pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts) {
     let panicking = std::thread::panicking();
     let end = clock::now();
@@ -537,13 +561,10 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
         if panicking && tl.open[i].status != STATUS_ERROR {
             let e = &mut tl.open[i];
             e.status = STATUS_ERROR;
-            e.extras.error = Some("panicked".to_owned());
-            e.has_extras = true;
+            e.extras().error = Some("panicked".to_owned());
         }
         if counts.dropped > 0 {
-            let e = &mut tl.open[i];
-            e.extras.dropped_attributes += counts.dropped;
-            e.has_extras = true;
+            tl.open[i].extras().dropped_attributes += counts.dropped;
             stats::add(
                 &tl.inner.counters.attributes_dropped,
                 u64::from(counts.dropped),
@@ -555,7 +576,7 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
                 u64::from(counts.truncated),
             );
         }
-        let frame_idx = tl.open[i].frame;
+        let frame_idx = tl.open[i].frame as usize;
         let owns_frame = tl.open[i].owns_frame;
         tl.record(i, end, false, attrs);
         owner_add(&tl.counters.finished, 1);
@@ -572,10 +593,11 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
                 b.clear();
                 tl.spare.push(b);
             }
-        } else if tl
-            .frames
-            .get(frame_idx)
-            .is_some_and(|f| f.batch.len() >= tl.inner.limits.batch_size || tl.inner.has_exporter())
+        } else if tl.has_exporter
+            || tl
+                .frames
+                .get(frame_idx)
+                .is_some_and(|f| f.batch.len() >= tl.batch_size)
         {
             tl.maybe_flush(frame_idx, end);
         }
@@ -610,8 +632,8 @@ pub(crate) fn add_event(key: SpanKey, name: Cow<'static, str>, attributes: Vec<K
     let time = clock::to_unix_nanos(clock::now());
     with_open(key, |e, inner| {
         let limits = &inner.limits;
-        e.has_extras = true;
-        if e.extras.events.len() < limits.max_events_per_span {
+        let x = e.extras();
+        if x.events.len() < limits.max_events_per_span {
             let mut attributes = attributes;
             let max_attrs = limits.max_attributes_per_span;
             if attributes.len() > max_attrs {
@@ -626,13 +648,13 @@ pub(crate) fn add_event(key: SpanKey, name: Cow<'static, str>, attributes: Vec<K
                     stats::add(&inner.counters.values_truncated, 1);
                 }
             }
-            e.extras.events.push(Event {
+            x.events.push(Event {
                 name,
                 time_unix_nanos: time,
                 attributes,
             });
         } else {
-            e.extras.dropped_events += 1;
+            x.dropped_events += 1;
             stats::add(&inner.counters.events_dropped, 1);
         }
     });
@@ -642,7 +664,9 @@ pub(crate) fn set_status(key: SpanKey, ok: bool, message: Option<String>) {
     with_open(key, |e, inner| {
         if ok {
             e.status = STATUS_OK;
-            e.extras.error = None;
+            if let Some(x) = &mut e.extras {
+                x.error = None;
+            }
         } else {
             e.status = STATUS_ERROR;
             let mut m = message.unwrap_or_default();
@@ -655,8 +679,7 @@ pub(crate) fn set_status(key: SpanKey, ok: bool, message: Option<String>) {
                 m.truncate(cut);
                 stats::add(&inner.counters.values_truncated, 1);
             }
-            e.extras.error = Some(m);
-            e.has_extras = true;
+            e.extras().error = Some(m);
         }
     });
 }
@@ -666,7 +689,15 @@ pub(crate) fn set_kind(key: SpanKey, kind: SpanKind) {
 }
 
 pub(crate) fn set_name(key: SpanKey, name: Cow<'static, str>) {
-    with_open(key, |e, _| e.name = name);
+    with_open(key, |e, _| match name {
+        Cow::Borrowed(n) => {
+            e.name = n;
+            if let Some(x) = &mut e.extras {
+                x.name = None;
+            }
+        }
+        Cow::Owned(n) => e.extras().name = Some(Cow::Owned(n)),
+    });
 }
 
 /// The context of open span `key`, with a link to its local trace.
@@ -678,7 +709,7 @@ pub(crate) fn span_context(key: SpanKey) -> Option<SpanContext> {
             .open
             .get(i)
             .filter(|e| i < tl.open_len && e.span_id == key.span_id && !e.ended)?;
-        let frame = tl.frames.get(e.frame)?;
+        let frame = tl.frames.get(e.frame as usize)?;
         Some(context_for(frame, e.span_id))
     })
     .flatten()
