@@ -35,7 +35,8 @@
 //!   is in, then the method's name).
 //! - `tracer = EXPR`: where the [`RequestTracer`] comes from; `EXPR` must evaluate to a
 //!   `&RequestTracer` (e.g. `&TRACER` for a `static TRACER: LazyLock<RequestTracer>`, or
-//!   `&self.tracer`). It is evaluated on each call. Default: `crate::tracer()`, a function the
+//!   `&self.tracer`). It is evaluated on each call (and, for an `async fn`, cloned — one `Arc`
+//!   clone — so the body may still borrow what it borrowed, `&mut self` included). Default: `crate::tracer()`, a function the
 //!   crate using the attribute defines, e.g.
 //!   ```
 //!   # use std::sync::LazyLock;
@@ -297,7 +298,10 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         quote! {
             {
                 #(#inner_attrs)*
-                let #tracer_var: &::reqtrace_core::RequestTracer = #tracer;
+                // An owned handle (one `Arc` clone), so the body may borrow whatever the
+                // tracer expression borrowed (e.g. `&mut self` with `tracer = &self.tracer`).
+                let #tracer_var: ::reqtrace_core::RequestTracer =
+                    ::core::clone::Clone::clone(#tracer);
                 let #mut_kw #span_var = #tracer_var.start_detached_span(#name);
                 #record_args
                 let #ctx_var = #span_var.context();

@@ -194,6 +194,41 @@ impl Repo {
     }
 }
 
+struct Counter {
+    tracer: RequestTracer,
+    n: u64,
+}
+
+impl Counter {
+    #[trace(tracer = &self.tracer, args(by))]
+    fn bump(&mut self, by: u64) -> u64 {
+        self.n += by;
+        self.n
+    }
+
+    #[trace(tracer = &self.tracer, args(by))]
+    async fn bump_async(&mut self, by: u64) -> u64 {
+        YieldOnce::default().await;
+        self.bump(by)
+    }
+}
+
+#[test]
+fn methods_taking_mut_self_can_take_the_tracer_from_self() {
+    let mut c = Counter {
+        tracer: RequestTracer::new("counter"),
+        n: 0,
+    };
+    c.tracer.start_trace();
+    assert_eq!(c.bump(2), 2);
+    assert_eq!(block_on(c.bump_async(3)), 5);
+    let trace = c.tracer.end_trace().unwrap();
+    let names: Vec<_> = trace.spans.iter().map(|s| &*s.name).collect();
+    assert_eq!(names, ["trace::bump", "trace::bump_async", "trace::bump"]);
+    assert_eq!(trace.spans[2].parent_id, Some(trace.spans[1].span_id));
+    assert_eq!(trace.spans[2].attribute("by"), Some(&Value::I64(3)));
+}
+
 #[test]
 fn the_tracer_can_be_any_expression() {
     let repo = Repo {
