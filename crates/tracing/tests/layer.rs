@@ -433,3 +433,31 @@ fn instrumented_futures_keep_their_span_across_threads() {
         assert_eq!(leaf.len(), 1);
     });
 }
+
+#[test]
+fn with_a_per_layer_filter_skipped_spans_are_bridged_over() {
+    let tracer = RequestTracer::new("filtered");
+    let dispatch: Dispatch = tracing_subscriber::registry()
+        .with(
+            ReqtraceLayer::new(tracer.clone())
+                .with_filter(tracing::level_filters::LevelFilter::INFO),
+        )
+        .into();
+    dispatcher::with_default(&dispatch, || {
+        tracer.start_trace();
+        tracing::info_span!("top").in_scope(|| {
+            tracing::debug_span!("skipped").in_scope(|| {
+                tracing::info_span!("kept").in_scope(|| {
+                    tracing::debug!("dropped event");
+                    tracing::info!("kept event");
+                });
+            });
+        });
+        let trace = tracer.end_trace().unwrap();
+        assert_eq!(names(&trace), ["top", "kept"]);
+        let kept = span(&trace, "kept");
+        assert_eq!(kept.parent_id, Some(span(&trace, "top").span_id));
+        let events: Vec<_> = kept.events.iter().map(|e| &*e.name).collect();
+        assert_eq!(events, ["kept event"]);
+    });
+}
