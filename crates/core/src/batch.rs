@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::clock;
 use crate::data::{Event, SpanData, SpanKind, StatusCode};
 use crate::ids::{SpanId, TraceId};
-use crate::value::KeyValue;
+use crate::value::{KeyValue, Value};
 
 /// Status byte values in [`RawSpan::status`].
 pub(crate) const STATUS_UNSET: u8 = 0;
@@ -98,31 +98,43 @@ impl Batch {
         self.spans.truncate(n);
     }
 
-    /// Appends every span as [`SpanData`] of trace `trace_id` to `out`.
-    pub fn convert_into(&self, trace_id: TraceId, out: &mut Vec<SpanData>) {
+    /// Moves every span out as [`SpanData`] of trace `trace_id` into `out` (the batch's
+    /// attributes and extras are taken, not cloned; clear the batch afterwards).
+    pub fn convert_into(&mut self, trace_id: TraceId, out: &mut Vec<SpanData>) {
         out.reserve(self.spans.len());
-        for raw in &self.spans {
-            out.push(self.convert(raw, trace_id));
+        for i in 0..self.spans.len() {
+            out.push(self.convert(i, trace_id));
         }
     }
 
-    /// One span as [`SpanData`] of trace `trace_id`.
-    pub fn convert(&self, raw: &RawSpan, trace_id: TraceId) -> SpanData {
+    /// Moves span `i` out as [`SpanData`] of trace `trace_id`. Each span is converted once.
+    pub fn convert(&mut self, i: usize, trace_id: TraceId) -> SpanData {
+        let raw = self.spans[i];
         let start = clock::to_unix_nanos(raw.start);
         let end = clock::to_unix_nanos(raw.end).max(start);
         let a = raw.attr_start as usize;
-        let attributes = self
-            .attrs
-            .get(a..a + raw.attr_len as usize)
-            .map(<[KeyValue]>::to_vec)
-            .unwrap_or_default();
-        let extras = self.extras.get(raw.extras as usize);
-        let name = match extras.and_then(|e| e.name.clone()) {
-            Some(n) => n,
-            None => Cow::Borrowed(raw.name),
+        let attributes = match self.attrs.get_mut(a..a + raw.attr_len as usize) {
+            Some(range) => range
+                .iter_mut()
+                .map(|kv| {
+                    std::mem::replace(
+                        kv,
+                        KeyValue {
+                            key: Cow::Borrowed(""),
+                            value: Value::Bool(false),
+                        },
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
         };
+        let extras = self
+            .extras
+            .get_mut(raw.extras as usize)
+            .map(std::mem::take)
+            .unwrap_or_default();
         SpanData {
-            name,
+            name: extras.name.unwrap_or(Cow::Borrowed(raw.name)),
             trace_id,
             // Span ids are created from non-zero values; fall back defensively.
             span_id: SpanId::from_u64(raw.span_id).unwrap_or_else(SpanId::random),
@@ -131,17 +143,17 @@ impl Batch {
             start_unix_nanos: start,
             end_unix_nanos: end,
             attributes,
-            events: extras.map(|e| e.events.clone()).unwrap_or_default(),
+            events: extras.events,
             status: match raw.status & !FLAG_UNFINISHED {
                 STATUS_OK => StatusCode::Ok,
                 STATUS_ERROR => StatusCode::Error,
                 _ => StatusCode::Unset,
             },
-            error: extras.and_then(|e| e.error.clone()),
+            error: extras.error,
             thread_id: self.thread_id,
             thread_name: self.thread_name.clone(),
-            dropped_attributes_count: extras.map_or(0, |e| e.dropped_attributes),
-            dropped_events_count: extras.map_or(0, |e| e.dropped_events),
+            dropped_attributes_count: extras.dropped_attributes,
+            dropped_events_count: extras.dropped_events,
             unfinished: raw.status & FLAG_UNFINISHED != 0,
         }
     }

@@ -171,7 +171,7 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
         loop {
             let mut drained = 0;
             while pending.len() < s.config.max_export_batch_size {
-                let Some((trace_id, batch)) = s.queue.pop() else {
+                let Some((trace_id, mut batch)) = s.queue.pop() else {
                     break;
                 };
                 let n = batch.len() as u64;

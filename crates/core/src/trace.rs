@@ -119,15 +119,17 @@ impl TraceShared {
                     order.push((raw.start, bn as u32, i as u32));
                 }
             }
-            order.sort_unstable();
+            // Stable and adaptive: a batch is already in end order, which is start order but for
+            // parents, so this is a few run merges rather than a full sort.
+            order.sort();
             spans.reserve_exact(total);
             for (_, bn, i) in order {
                 let b = if bn == 0 {
-                    &*own
+                    &mut *own
                 } else {
-                    &others[bn as usize - 1]
+                    &mut others[bn as usize - 1]
                 };
-                spans.push(b.convert(&b.spans[i as usize], self.trace_id));
+                spans.push(b.convert(i as usize, self.trace_id));
             }
             stats::add(&c.delivered, total as u64);
             for b in others {
