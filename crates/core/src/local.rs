@@ -203,6 +203,43 @@ impl ThreadState {
         self.tracers.len() - 1
     }
 
+    /// Pushes a frame for `trace` on this thread: a trace frame when `meta` is given, an
+    /// attached frame otherwise. Returns the tracer's slot and the frame's serial.
+    fn push_frame(
+        &mut self,
+        inner: &Arc<TracerInner>,
+        trace: Arc<TraceShared>,
+        parent: u64,
+        since: u64,
+        meta: Option<Box<TraceMeta>>,
+    ) -> (usize, u64) {
+        let slot = self.slot(inner);
+        let serial = self.next_frame_serial;
+        self.next_frame_serial += 1;
+        let mut spare = std::mem::take(&mut self.tracers[slot].spare);
+        let batch = self.new_batch(&mut spare, inner);
+        let tl = &mut self.tracers[slot];
+        tl.spare = spare;
+        let kind = if meta.is_some() {
+            FrameKind::Trace
+        } else {
+            FrameKind::Attached
+        };
+        tl.frames.push(Frame {
+            sampled: trace.flags.is_sampled(),
+            trace,
+            kind,
+            serial,
+            parent,
+            open_base: tl.open_len,
+            batch,
+            batch_since: since,
+            meta,
+        });
+        tl.refresh_unsampled_top();
+        (slot, serial)
+    }
+
     fn new_batch(&self, tl_spare: &mut Vec<Batch>, inner: &TracerInner) -> Batch {
         if let Some(mut b) = tl_spare.pop().or_else(|| inner.take_recycled()) {
             b.clear();
@@ -398,37 +435,22 @@ pub(crate) fn start_trace(inner: &Arc<TracerInner>, t: NewTrace) {
     let sampled = t.flags.is_sampled();
     let trace = TraceShared::new(Arc::clone(inner), t.trace_id, t.flags);
     let start = clock::now();
+    let remote_parent = t.parent.as_ref().map(|p| p.span_id);
+    let meta = Box::new(TraceMeta {
+        start,
+        attributes: t.attributes,
+        trace_state: t.trace_state,
+        remote_parent,
+        placeholder: SpanId::random(),
+    });
+    let parent = remote_parent.map_or(0, SpanId::to_u64);
     with_state(|st| {
-        let slot = st.slot(inner);
-        let serial = st.next_frame_serial;
-        st.next_frame_serial += 1;
-        let mut spare = std::mem::take(&mut st.tracers[slot].spare);
-        let batch = st.new_batch(&mut spare, inner);
-        let tl = &mut st.tracers[slot];
-        tl.spare = spare;
+        let (slot, _) = st.push_frame(inner, trace, parent, start, Some(meta));
+        let tl = &st.tracers[slot];
         owner_add(&tl.counters.traces_started, 1);
         if !sampled {
             owner_add(&tl.counters.traces_unsampled, 1);
         }
-        let remote_parent = t.parent.as_ref().map(|p| p.span_id);
-        tl.frames.push(Frame {
-            trace,
-            kind: FrameKind::Trace,
-            serial,
-            parent: remote_parent.map_or(0, SpanId::to_u64),
-            open_base: tl.open_len,
-            sampled,
-            batch,
-            batch_since: start,
-            meta: Some(Box::new(TraceMeta {
-                start,
-                attributes: t.attributes,
-                trace_state: t.trace_state,
-                remote_parent,
-                placeholder: SpanId::random(),
-            })),
-        });
-        tl.refresh_unsampled_top();
     });
 }
 
@@ -802,29 +824,10 @@ pub(crate) fn attach(inner: &Arc<TracerInner>, ctx: &SpanContext) -> Option<Fram
     }
     let trace = Arc::clone(&trace.0);
     with_state(|st| {
-        let slot = st.slot(inner);
-        let serial = st.next_frame_serial;
-        st.next_frame_serial += 1;
-        let mut spare = std::mem::take(&mut st.tracers[slot].spare);
-        let batch = st.new_batch(&mut spare, inner);
-        let tl = &mut st.tracers[slot];
-        tl.spare = spare;
-        let sampled = trace.flags.is_sampled();
-        tl.frames.push(Frame {
-            trace,
-            kind: FrameKind::Attached,
-            serial,
-            parent: ctx.span_id.to_u64(),
-            open_base: tl.open_len,
-            sampled,
-            batch,
-            batch_since: 0,
-            meta: None,
-        });
-        tl.refresh_unsampled_top();
+        let (slot, serial) = st.push_frame(inner, trace, ctx.span_id.to_u64(), 0, None);
         FrameKey {
             slot: slot as u32,
-            index: (tl.frames.len() - 1) as u32,
+            index: (st.tracers[slot].frames.len() - 1) as u32,
             serial,
         }
     })

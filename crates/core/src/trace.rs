@@ -214,6 +214,24 @@ mod loom_tests {
         b
     }
 
+    fn setup() -> (RequestTracer, Arc<TraceShared>) {
+        let tracer = RequestTracer::new("loom");
+        let trace = TraceShared::new(
+            Arc::clone(tracer.inner()),
+            TraceId::random(),
+            TraceFlags::SAMPLED,
+        );
+        (tracer, trace)
+    }
+
+    /// A thread that hands one span of `trace` over (as a detach or a thread exit does).
+    fn spawn_producer(trace: &Arc<TraceShared>) -> thread::JoinHandle<()> {
+        let trace = Arc::clone(trace);
+        thread::spawn(move || {
+            let _ = hand_over(&trace, one_span_batch());
+        })
+    }
+
     fn delivered_and_dropped(t: &RequestTracer) -> (u64, u64, u64) {
         let c = &t.inner().counters;
         (
@@ -228,18 +246,8 @@ mod loom_tests {
     #[test]
     fn hand_over_racing_end_trace_counts_every_span_once() {
         loom::model(|| {
-            let tracer = RequestTracer::new("loom");
-            let trace = TraceShared::new(
-                Arc::clone(tracer.inner()),
-                TraceId::random(),
-                TraceFlags::SAMPLED,
-            );
-            let producer = {
-                let trace = Arc::clone(&trace);
-                thread::spawn(move || {
-                    let _ = hand_over(&trace, one_span_batch());
-                })
-            };
+            let (tracer, trace) = setup();
+            let producer = spawn_producer(&trace);
             let mut own = Batch::default();
             let spans = trace.finish(&mut own);
             producer.join().unwrap();
@@ -259,20 +267,8 @@ mod loom_tests {
     #[test]
     fn a_trace_never_ended_counts_its_spans_abandoned() {
         loom::model(|| {
-            let tracer = RequestTracer::new("loom");
-            let trace = TraceShared::new(
-                Arc::clone(tracer.inner()),
-                TraceId::random(),
-                TraceFlags::SAMPLED,
-            );
-            let handles: Vec<_> = (0..2)
-                .map(|_| {
-                    let trace = Arc::clone(&trace);
-                    thread::spawn(move || {
-                        let _ = hand_over(&trace, one_span_batch());
-                    })
-                })
-                .collect();
+            let (tracer, trace) = setup();
+            let handles: Vec<_> = (0..2).map(|_| spawn_producer(&trace)).collect();
             drop(trace);
             for h in handles {
                 h.join().unwrap();
