@@ -7,7 +7,14 @@ pub fn ci(_args: &[String]) -> TaskResult {
     run("cargo", &["fmt", "--all", "--check"])?;
     run(
         "cargo",
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
     run("cargo", &["test", "--workspace"])?;
     run_env(
@@ -19,7 +26,10 @@ pub fn ci(_args: &[String]) -> TaskResult {
 
 /// `cargo miri test` on the core crate.
 pub fn miri(_args: &[String]) -> TaskResult {
-    run("cargo", &["+nightly", "miri", "test", "-p", "reqtrace-core"])
+    run(
+        "cargo",
+        &["+nightly", "miri", "test", "-p", "reqtrace-core"],
+    )
 }
 
 /// The long stress tests, which the default run skips: the `long_*` tests of the
