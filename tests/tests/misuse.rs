@@ -373,9 +373,9 @@ impl SpanExporter for Counting {
 #[test]
 fn the_last_handle_dropped_while_workers_still_have_spans_open() {
     // Workers hold only guards, detached spans and contexts — no RequestTracer — when the last
-    // handle is dropped. Their spans still end normally, nothing panics, and with an exporter
-    // every span is exported: the tracer's state lives until the last thread that used it
-    // exits, and its export worker then flushes and shuts down.
+    // handle is dropped. Their spans still end normally and nothing panics; dropping the last
+    // handle shut the exporter down (delivering what was queued), so spans ending afterwards
+    // are refused and counted; the tracer's state is freed when the last thread using it exits.
     const WORKERS: u64 = 4;
     let exported = Arc::new(AtomicU64::new(0));
     let token = Arc::new(());
@@ -439,11 +439,13 @@ fn the_last_handle_dropped_while_workers_still_have_spans_open() {
     for w in workers {
         w.join().unwrap();
     }
-    // Every thread that used the tracer has exited: its state and export worker are gone,
-    // after delivering the owner's root and each worker's three spans.
+    // Every thread that used the tracer has exited: its state and export worker are gone.
     assert!(
         alive.upgrade().is_none(),
         "the exporter was shut down and dropped once the last user was gone"
     );
-    assert_eq!(exported.load(Relaxed), 1 + 3 * WORKERS);
+    // Dropping the last handle shut the exporter down after delivering what was queued (the
+    // owner's root). The workers' spans ended afterwards: they were refused and counted as
+    // dropped (`export_queue_full`), never delivered to a closed exporter.
+    assert_eq!(exported.load(Relaxed), 1);
 }

@@ -35,7 +35,7 @@ pub fn miri(_args: &[String]) -> TaskResult {
 /// The long stress tests, which the default run skips: the `long_*` tests of the
 /// cross-crate test package (`tests/tests/`), in release, one at a time (they each use every
 /// core), printing their figures (spans stressed, delivered, dropped by reason, unaccounted).
-/// Tests ignored as known bugs (`bug_*`) are not run here.
+/// Only the `long_` tests run here.
 pub fn stress(_args: &[String]) -> TaskResult {
     run(
         "cargo",

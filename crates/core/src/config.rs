@@ -11,7 +11,7 @@ pub struct Limits {
     pub max_buffered_spans: usize,
     /// Spans kept per trace. Default 65,536.
     pub max_spans_per_trace: usize,
-    /// Attributes kept per span. Default 128.
+    /// Attributes kept per span (at most 65,535). Default 128.
     pub max_attributes_per_span: usize,
     /// Events kept per span. Default 128.
     pub max_events_per_span: usize,

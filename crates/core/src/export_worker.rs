@@ -6,6 +6,8 @@
 //!   atomic gauge; when the queue or the span bound (`max_queue_spans`) is full the batch is
 //!   dropped and counted, never waited for.
 //! - Every span pushed is counted once by the worker: exported, or dropped as failed.
+//! - A panic inside `SpanExporter::export`, `flush` or `shutdown` is caught: the batch counts as
+//!   failed and the worker keeps running.
 //! - `force_flush` and `shutdown` take a lock and wait on a condition variable; they are called
 //!   from the application, never from the hot path. `shutdown` waits at most
 //!   `shutdown_timeout`, even if the destination stalls forever.
@@ -191,12 +193,12 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
             }
         }
         let flush_result = if flush_want > 0 || shutdown {
-            exporter.flush().err()
+            guarded(|| exporter.flush()).err()
         } else {
             None
         };
         if shutdown {
-            let r = exporter.shutdown().err();
+            let r = guarded(|| exporter.shutdown()).err();
             let mut c = s.control.lock();
             c.flush_done = c.flush_requested;
             c.flush_result = last_error.or(flush_result).or(r);
@@ -213,6 +215,12 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
     }
 }
 
+/// Runs an exporter call, turning a panic into a permanent error.
+fn guarded(f: impl FnOnce() -> Result<(), ExportError>) -> Result<(), ExportError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(ExportError::permanent("exporter panicked")))
+}
+
 fn export_with_retry(
     s: &Shared,
     exporter: &mut dyn SpanExporter,
@@ -225,7 +233,9 @@ fn export_with_retry(
     let mut backoff = s.config.initial_backoff;
     let mut attempt = 0;
     loop {
-        match exporter.export(spans, resource) {
+        // A panicking exporter must not take the worker (and the accounting) down with it:
+        // the batch counts as failed and the worker carries on.
+        match guarded(|| exporter.export(spans, resource)) {
             Ok(()) => {
                 stats::add(&c.exported, n);
                 if !s.retain {

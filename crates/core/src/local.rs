@@ -188,7 +188,7 @@ impl ThreadState {
             self.identify();
         }
         let counters = inner.register_thread();
-        self.tracers.push(TracerLocal {
+        let local = TracerLocal {
             inner: Arc::clone(inner),
             counters,
             frames: Vec::new(),
@@ -199,7 +199,19 @@ impl ThreadState {
             max_value_len: u32::try_from(inner.limits.max_attribute_value_len).unwrap_or(u32::MAX),
             batch_size: inner.limits.batch_size,
             has_exporter: inner.has_exporter(),
-        });
+        };
+        // Reuse the slot of a tracer whose handles are all gone and that has nothing open
+        // here, so a long-lived thread using short-lived tracers does not accumulate them.
+        if let Some(i) = self
+            .tracers
+            .iter()
+            .position(|t| !t.inner.is_alive() && t.frames.is_empty())
+        {
+            let old = std::mem::replace(&mut self.tracers[i], local);
+            drop(old);
+            return i;
+        }
+        self.tracers.push(local);
         self.tracers.len() - 1
     }
 

@@ -83,8 +83,8 @@ pub struct DroppedSpans {
     /// The span's trace was never ended: its thread exited or every handle to it was dropped
     /// while spans waited for `end_trace`.
     pub abandoned: u64,
-    /// The export queue was full (counted here only when traces are not retained, i.e. the
-    /// exporter is the spans' only consumer).
+    /// The export queue was full, or the exporter had shut down (counted here only when
+    /// traces are not retained, i.e. the exporter is the spans' only consumer).
     pub export_queue_full: u64,
     /// The exporter failed permanently or ran out of retries (same condition as above).
     pub export_failed: u64,
@@ -113,7 +113,7 @@ pub struct ExportStats {
     pub retries: u64,
     /// Batches given up on (permanent error or retries exhausted).
     pub failed_batches: u64,
-    /// Spans not queued because the export queue was full.
+    /// Spans not queued because the export queue was full or the exporter had shut down.
     pub dropped_queue_full: u64,
     /// Spans in batches given up on.
     pub dropped_failed: u64,
@@ -131,7 +131,8 @@ pub struct Stats {
     /// Spans ended (including spans closed because their trace ended: see `spans_unfinished`).
     pub spans_finished: u64,
     /// Spans handed to a consumer: returned in a [`crate::Trace`] by `end_trace`, or, when
-    /// traces are not retained, accepted by the export queue.
+    /// traces are not retained, accepted by the exporter (`SpanExporter::export` returned
+    /// `Ok`).
     pub spans_delivered: u64,
     /// Spans dropped, by reason.
     pub dropped: DroppedSpans,
@@ -164,8 +165,8 @@ impl Stats {
         self.spans_started.saturating_sub(self.spans_finished)
     }
 
-    /// Spans finished but neither delivered nor dropped yet: still in a thread's buffer or in
-    /// a trace's hand-off queue.
+    /// Spans finished but neither delivered nor dropped yet: still in a thread's buffer, a
+    /// trace's hand-off queue, or (without retention) the export queue or worker.
     pub fn spans_buffered(&self) -> u64 {
         self.spans_finished
             .saturating_sub(self.spans_delivered)

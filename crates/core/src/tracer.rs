@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
@@ -35,6 +36,8 @@ pub(crate) struct TracerInner {
     recycled: ArrayQueue<Batch>,
     exporter: Option<ExportWorker>,
     flush_interval_nanos: u64,
+    /// False once every `RequestTracer` handle is gone (threads may still hold the state).
+    alive: AtomicBool,
 }
 
 impl TracerInner {
@@ -51,6 +54,11 @@ impl TracerInner {
     pub fn recycle(&self, mut b: Batch) {
         b.clear();
         let _ = self.recycled.push(b);
+    }
+
+    /// Whether any `RequestTracer` handle still exists.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
     }
 
     #[inline]
@@ -73,6 +81,10 @@ impl TracerInner {
 }
 
 /// Records spans of requests, on any number of threads. Cheap to clone (an `Arc`).
+///
+/// When the last clone is dropped, the exporter (if any) is shut down: what is queued is
+/// delivered, and spans that finish afterwards on threads still using the tracer's state are
+/// counted as dropped.
 ///
 /// Each thread has its own span stack: a span's parent is the innermost open span of the same
 /// thread and trace. To continue a trace on another thread or task, hand it a
@@ -99,6 +111,22 @@ impl TracerInner {
 #[derive(Clone)]
 pub struct RequestTracer {
     inner: Arc<TracerInner>,
+    /// Dropped with the last clone: shuts the exporter down even while threads that used the
+    /// tracer live on (their thread-local state keeps `inner` until they exit or the slot is
+    /// reused).
+    _handle: Arc<LastHandle>,
+}
+
+/// Runs when the last `RequestTracer` clone drops.
+struct LastHandle(Arc<TracerInner>);
+
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Release);
+        if let Some(w) = &self.0.exporter {
+            let _ = w.shutdown();
+        }
+    }
 }
 
 impl fmt::Debug for RequestTracer {
@@ -417,6 +445,8 @@ impl RequestTracerBuilder {
     pub fn build(self) -> RequestTracer {
         let mut limits = self.limits;
         limits.batch_size = limits.batch_size.max(1);
+        // A span's attribute count is stored in 16 bits; more are dropped and counted.
+        limits.max_attributes_per_span = limits.max_attributes_per_span.min(usize::from(u16::MAX));
         let retain = self.retain.unwrap_or(self.exporter.is_none());
         let counters = Arc::new(SharedCounters::default());
         let flush_interval_nanos =
@@ -430,18 +460,21 @@ impl RequestTracerBuilder {
                 retain,
             )
         });
+        let inner = Arc::new(TracerInner {
+            resource: self.resource,
+            sampler: self.sampler,
+            limits,
+            retain,
+            counters,
+            threads: Mutex::new(Vec::new()),
+            recycled: ArrayQueue::new(256),
+            exporter,
+            flush_interval_nanos,
+            alive: AtomicBool::new(true),
+        });
         RequestTracer {
-            inner: Arc::new(TracerInner {
-                resource: self.resource,
-                sampler: self.sampler,
-                limits,
-                retain,
-                counters,
-                threads: Mutex::new(Vec::new()),
-                recycled: ArrayQueue::new(256),
-                exporter,
-                flush_interval_nanos,
-            }),
+            _handle: Arc::new(LastHandle(Arc::clone(&inner))),
+            inner,
         }
     }
 }
