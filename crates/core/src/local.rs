@@ -648,6 +648,48 @@ pub(crate) fn needs_truncation(v: &Value, max: usize) -> bool {
     }
 }
 
+/// Records a finished detached span into the calling thread's frame of the same trace, if it
+/// has one (the cheap path). Gives the parts back otherwise.
+#[allow(clippy::type_complexity)]
+pub(crate) fn record_detached(
+    trace: &Arc<TraceShared>,
+    mut raw: RawSpan,
+    attrs: Vec<KeyValue>,
+    extras: Option<Extras>,
+) -> Option<(RawSpan, Vec<KeyValue>, Option<Extras>)> {
+    let inner = &trace.tracer;
+    let mut parts = Some((attrs, extras));
+    with_state(|st| {
+        let slot = st
+            .tracers
+            .iter()
+            .position(|t| Arc::ptr_eq(&t.inner, inner))?;
+        let tl = &mut st.tracers[slot];
+        let idx = tl
+            .frames
+            .iter()
+            .rposition(|f| Arc::ptr_eq(&f.trace, trace))?;
+        let (attrs, extras) = parts.take()?;
+        let frame = &mut tl.frames[idx];
+        if frame.batch.spans.is_empty() {
+            frame.batch_since = raw.end;
+        }
+        let b = &mut frame.batch;
+        raw.attr_start = b.attrs.len() as u32;
+        b.attrs.extend(attrs);
+        if let Some(x) = extras {
+            b.extras.push(x);
+            raw.extras = (b.extras.len() - 1) as u32;
+        }
+        b.spans.push(raw);
+        if tl.has_exporter || tl.frames[idx].batch.len() >= tl.batch_size {
+            tl.maybe_flush(idx, raw.end);
+        }
+        Some(())
+    });
+    parts.map(|(a, x)| (raw, a, x))
+}
+
 /// Applies `f` to the open span `key`, if it is still open.
 #[inline]
 fn with_open<R>(key: SpanKey, f: impl FnOnce(&mut OpenSpan, &TracerInner) -> R) -> Option<R> {

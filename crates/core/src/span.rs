@@ -195,26 +195,37 @@ impl Span {
             || o.extras.error.is_some()
             || o.extras.dropped_attributes > 0
             || o.extras.dropped_events > 0;
-        let mut batch = Batch::with_capacity(1, local::current_thread_id(), None);
-        batch.thread_name = std::thread::current().name().map(Arc::from);
         let attr_len = o.attrs.len().min(usize::from(u16::MAX));
         o.attrs.truncate(attr_len);
-        batch.attrs = std::mem::take(&mut o.attrs);
-        if has_extras {
-            batch.extras.push(std::mem::take(&mut o.extras));
-        }
-        batch.spans.push(RawSpan {
+        let raw = RawSpan {
             span_id: o.span_id.to_u64(),
             parent_id: o.parent_id,
             start: o.start,
             end: end.max(o.start),
             name,
             attr_start: 0,
-            extras: if has_extras { 0 } else { NO_EXTRAS },
+            extras: NO_EXTRAS,
             attr_len: attr_len as u16,
             kind: o.kind,
             status: o.status,
-        });
+        };
+        let attrs = std::mem::take(&mut o.attrs);
+        let extras = has_extras.then(|| std::mem::take(&mut o.extras));
+        // Cheap path: this thread is working in the span's trace, so the span joins that
+        // frame's batch like any other.
+        let Some((raw, attrs, extras)) = local::record_detached(&o.trace, raw, attrs, extras)
+        else {
+            return;
+        };
+        let mut batch = Batch::with_capacity(1, local::current_thread_id(), None);
+        batch.thread_name = std::thread::current().name().map(Arc::from);
+        batch.attrs = attrs;
+        let mut raw = raw;
+        if let Some(x) = extras {
+            batch.extras.push(x);
+            raw.extras = 0;
+        }
+        batch.spans.push(raw);
         if let Some(b) = hand_over(&o.trace, batch) {
             inner.recycle(b);
         }

@@ -264,6 +264,22 @@ impl RequestTracer {
         Span::start(&self.inner, name.into(), ctx.as_ref(), parent_id)
     }
 
+    /// A movable span ([`Span`]) whose parent is `parent`, typically a context from another
+    /// thread or task. Like [`RequestTracer::start_span_with_parent`], it joins `parent`'s
+    /// local trace; a context with no local trace of this tracer records nothing.
+    pub fn start_detached_span_with_parent(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        parent: &SpanContext,
+    ) -> Span {
+        Span::start(
+            &self.inner,
+            name.into(),
+            Some(parent),
+            parent.span_id.to_u64(),
+        )
+    }
+
     /// Wraps a future so that a span named `name` covers it and is current on every poll,
     /// whichever thread polls it; spans started inside are its children.
     pub fn in_span<F: Future>(

@@ -774,3 +774,37 @@ fn crossbeam_channel_like() -> (
     let (tx, rx) = std::sync::mpsc::channel();
     (tx, Arc::new(std::sync::Mutex::new(rx)))
 }
+
+#[test]
+fn detached_spans_with_an_explicit_parent_join_its_trace_from_any_thread() {
+    let tracer = RequestTracer::new("svc");
+    tracer.start_trace();
+    let root = tracer.start_span("root");
+    let ctx = root.context().unwrap();
+    let t = tracer.clone();
+    let ctx2 = ctx.clone();
+    // Ended on a thread that has no frame of the trace: handed over as its own batch.
+    thread::spawn(move || {
+        let mut s = t.start_detached_span_with_parent("remote-thread", &ctx2);
+        s.set_attribute("k", 1);
+    })
+    .join()
+    .unwrap();
+    // Ended on the trace's own thread: joins that thread's batch directly.
+    let mut local = tracer.start_detached_span_with_parent("same-thread", &ctx);
+    local.set_error("nope");
+    drop(local);
+    let root_id = root.span_id().unwrap();
+    drop(root);
+    let trace = tracer.end_trace().unwrap();
+    assert_eq!(trace.spans.len(), 3);
+    let remote = by_name(&trace, "remote-thread");
+    assert_eq!(remote.parent_id, Some(root_id));
+    assert_eq!(remote.attribute("k"), Some(&Value::I64(1)));
+    let same = by_name(&trace, "same-thread");
+    assert_eq!(same.parent_id, Some(root_id));
+    assert_eq!(same.error.as_deref(), Some("nope"));
+    let stats = tracer.stats();
+    assert_eq!(stats.spans_started, 3);
+    assert_eq!(stats.spans_delivered, 3);
+}
