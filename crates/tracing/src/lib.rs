@@ -223,8 +223,12 @@ where
                 // An explicit parent, or one entered before this layer saw it: start the span
                 // under the parent's reqtrace context.
                 let ext = parent.extensions();
-                let _attached = self.recorded(&ext).map(|r| self.tracer.attach(&r.context));
-                self.tracer.start_detached_span(attrs.metadata().name())
+                match self.recorded(&ext) {
+                    Some(r) => self
+                        .tracer
+                        .start_detached_span_with_parent(attrs.metadata().name(), &r.context),
+                    None => self.tracer.start_detached_span(attrs.metadata().name()),
+                }
             }
             // No parent, or the parent is the span entered last on this thread (already
             // current for reqtrace): the current reqtrace span is the parent.
