@@ -483,11 +483,14 @@ pub(crate) fn end_trace(inner: &Arc<TracerInner>) -> Option<Trace> {
         Vec::new()
     };
     batch.clear();
+    let delivered = spans.len() as u64;
     with_state(|st| {
         let slot = st.slot(inner);
-        st.tracers[slot].spare.push(batch);
+        let tl = &mut st.tracers[slot];
+        tl.spare.push(batch);
+        owner_add(&tl.counters.traces_ended, 1);
+        owner_add(&tl.counters.delivered, delivered);
     });
-    stats::add(&inner.counters.traces_ended, 1);
     Some(Trace {
         trace_id: trace.trace_id,
         service_name: inner.resource.service_name.clone(),
