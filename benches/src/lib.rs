@@ -124,18 +124,27 @@ pub trait Subject: Sync {
     fn flush(&self) {}
 }
 
-/// Flushes `s` until its consumer has received every made span, or 60 s have passed.
+/// Flushes `s` until its consumer has received every made span. Gives up after 1 s without
+/// progress (spans the library dropped never arrive) or 60 s in all; the caller reports the
+/// shortfall.
 pub fn settle<S: Subject>(s: &S) -> Accounting {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let start = Instant::now();
     let mut last = u64::MAX;
+    let mut last_progress = start;
     loop {
         let acc = s.counters().snapshot();
-        if acc.received >= acc.made || Instant::now() > deadline {
+        let now = Instant::now();
+        if acc.received >= acc.made
+            || now.duration_since(start) > Duration::from_secs(60)
+            || now.duration_since(last_progress) > Duration::from_secs(1)
+        {
             return acc;
         }
         if acc.received == last {
             // No progress since the last flush: give background threads a moment.
             std::thread::sleep(Duration::from_micros(200));
+        } else {
+            last_progress = now;
         }
         last = acc.received;
         s.flush();
@@ -217,15 +226,19 @@ pub fn whole_traces_cpu<S: Subject>(s: &S, iters: u64) -> Duration {
 ///
 /// Each worker settles before it exits: a library may keep spans in thread-local state until
 /// the thread sends again (fastrace's per-thread overflow queue), and would lose them at exit.
-/// `made` is raised before any span is made, so a worker's settle also waits for the others.
+/// Workers meet at a barrier (a blocking wait, no CPU) once all have made their spans, then
+/// settle together; `made` is raised before any span is made.
 pub fn threaded<S: Subject>(s: &S, iters: u64, threads: u64) -> Duration {
     s.counters().add_made(iters * SPANS_PER_TRACE);
+    let barrier = std::sync::Barrier::new(usize::try_from(threads).unwrap_or(1));
+    let barrier = &barrier;
     let t0 = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..threads {
             let share = iters / threads + u64::from(t < iters % threads);
             scope.spawn(move || {
                 make_traces(s, share);
+                barrier.wait();
                 settle(s);
             });
         }
