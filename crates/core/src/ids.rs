@@ -174,7 +174,7 @@ impl SpanId {
         self.0.get().to_be_bytes()
     }
 
-    /// A new random span id from the calling thread's generator (see [`crate::rng`]).
+    /// A new random span id from the calling thread's generator (wyrand, seeded from the OS).
     pub fn random() -> Self {
         crate::rng::next_span_id()
     }

@@ -2,7 +2,7 @@
 //!
 //! Built in: `HashMap<String, String>` (header names compared case-insensitively),
 //! `Vec<(String, String)>` (a header list that can hold repeated names, as on the wire), and,
-//! with the `http` feature, [`http::HeaderMap`].
+//! with the `http` feature, `http::HeaderMap`.
 
 use std::collections::HashMap;
 
