@@ -184,16 +184,17 @@ fn print_tree(trace: &Trace) {
             Some(e) => format!("  ERROR: {e}"),
             None => String::new(),
         };
-        println!(
-            "{:indent$}{} {:.3} ms [thread {}] {}{}",
-            "",
-            span.name,
-            span.duration_ms(),
-            span.thread_id,
-            attrs.join(" "),
-            status,
-            indent = 2 + depth * 2
-        );
+        let thread = match &span.thread_name {
+            Some(n) => n.to_string(),
+            None => format!("thread {}", span.thread_id),
+        };
+        let mut line = format!("{} {:.3} ms [{thread}]", span.name, span.duration_ms());
+        if !attrs.is_empty() {
+            line.push(' ');
+            line.push_str(&attrs.join(" "));
+        }
+        line.push_str(&status);
+        println!("{:indent$}{line}", "", indent = 2 + depth * 2);
         for e in &span.events {
             println!("{:indent$}* event {}", "", e.name, indent = 4 + depth * 2);
         }
