@@ -237,7 +237,7 @@ where
         let Some(context) = span.context() else {
             return;
         };
-        attrs.record(&mut SpanVisitor { span: &mut span });
+        attrs.record(&mut Fields(&mut SpanVisitor { span: &mut span }));
         let recorded = Recorded {
             token: self.token,
             span,
@@ -257,7 +257,7 @@ where
         };
         let mut ext = span_ref.extensions_mut();
         if let Some(r) = self.recorded_mut(&mut ext) {
-            values.record(&mut SpanVisitor { span: &mut r.span });
+            values.record(&mut Fields(&mut SpanVisitor { span: &mut r.span }));
         }
     }
 
@@ -275,7 +275,7 @@ where
             error: None,
             attributes: Vec::with_capacity(meta.fields().len()),
         };
-        event.record(&mut v);
+        event.record(&mut Fields(&mut v));
         v.attributes
             .push(KeyValue::new("level", meta.level().as_str()));
         if let Some(e) = v.error {
@@ -352,12 +352,44 @@ where
     }
 }
 
+/// Receives `tracing` field values as reqtrace [`Value`]s.
+trait FieldSink {
+    fn set(&mut self, field: &Field, value: Value);
+}
+
+/// The one `Visit` implementation: converts each field's value and hands it to a sink.
+struct Fields<'a, S>(&'a mut S);
+
+impl<S: FieldSink> Visit for Fields<'_, S> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.set(field, Value::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.set(field, Value::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.set(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.set(field, Value::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.set(field, Value::from(value.to_owned()));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.set(field, Value::from(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.set(field, Value::from(format!("{value:?}")));
+    }
+}
+
 /// Turns a span's fields into attributes (and an `error` field into its status).
 struct SpanVisitor<'a> {
     span: &'a mut Span,
 }
 
-impl SpanVisitor<'_> {
+impl FieldSink for SpanVisitor<'_> {
     fn set(&mut self, field: &Field, value: Value) {
         if field.name() == ERROR_FIELD {
             if let Some(message) = error_message(value) {
@@ -366,30 +398,6 @@ impl SpanVisitor<'_> {
         } else {
             self.span.set_attribute(field.name(), value);
         }
-    }
-}
-
-impl Visit for SpanVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field, Value::F64(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field, Value::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field, Value::from(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field, Value::Bool(value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, Value::from(value.to_owned()));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.set(field, Value::from(value.to_string()));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field, Value::from(format!("{value:?}")));
     }
 }
 
@@ -410,7 +418,7 @@ struct EventVisitor {
     attributes: Vec<KeyValue>,
 }
 
-impl EventVisitor {
+impl FieldSink for EventVisitor {
     fn set(&mut self, field: &Field, value: Value) {
         match field.name() {
             MESSAGE_FIELD => {
@@ -426,29 +434,5 @@ impl EventVisitor {
                 self.attributes.push(KeyValue::new(name, value));
             }
         }
-    }
-}
-
-impl Visit for EventVisitor {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.set(field, Value::F64(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.set(field, Value::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.set(field, Value::from(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.set(field, Value::Bool(value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, Value::from(value.to_owned()));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.set(field, Value::from(value.to_string()));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.set(field, Value::from(format!("{value:?}")));
     }
 }
