@@ -281,16 +281,7 @@ pub fn write_chrome<W: Write>(out: W, traces: &[Trace], style: Style) -> io::Res
             w.string("t")?;
             w.key("ts")?;
             w.f64(micros(units(ev.time_unix_nanos, base)))?;
-            w.key("pid")?;
-            w.u64(u64::from(e.pid))?;
-            w.key("tid")?;
-            w.u64(u64::from(tid))?;
-            w.key("args")?;
-            w.begin_object()?;
-            w.key("trace_id")?;
-            w.trace_id(s.trace_id)?;
-            w.key("span_id")?;
-            w.span_id(s.span_id)?;
+            where_and_ids(&mut w, e.pid, tid, s)?;
             w.key("attributes")?;
             w.attribute_map(&ev.attributes)?;
             w.end_object()?;
@@ -355,16 +346,7 @@ fn complete_event<W: Write>(
     w.f64(micros(e.start))?;
     w.key("dur")?;
     w.f64(micros(e.end - e.start))?;
-    w.key("pid")?;
-    w.u64(u64::from(e.pid))?;
-    w.key("tid")?;
-    w.u64(u64::from(tid))?;
-    w.key("args")?;
-    w.begin_object()?;
-    w.key("trace_id")?;
-    w.trace_id(s.trace_id)?;
-    w.key("span_id")?;
-    w.span_id(s.span_id)?;
+    where_and_ids(w, e.pid, tid, s)?;
     if let Some(p) = s.parent_id {
         w.key("parent_id")?;
         w.span_id(p)?;
@@ -390,4 +372,24 @@ fn complete_event<W: Write>(
     }
     w.end_object()?;
     w.end_object()
+}
+
+/// Writes an event's `pid`, `tid`, then opens `args` with the span's trace and span ids.
+fn where_and_ids<W: Write>(
+    w: &mut JsonWriter<W>,
+    pid: u32,
+    tid: u32,
+    s: &SpanData,
+) -> io::Result<()> {
+    w.key("pid")?;
+    w.u64(u64::from(pid))?;
+    w.key("tid")?;
+    w.u64(u64::from(tid))?;
+    w.key("args")?;
+    w.begin_object()?;
+    w.key("trace_id")?;
+    w.trace_id(s.trace_id)?;
+    w.key("span_id")?;
+    w.span_id(s.span_id)?;
+    Ok(())
 }
