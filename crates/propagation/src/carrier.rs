@@ -44,19 +44,27 @@ impl<S: std::hash::BuildHasher> Extractor for HashMap<String, String, S> {
         if let Some(v) = HashMap::get(self, name) {
             return Some(v.as_str());
         }
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        matching(self.iter(), name).next()
     }
 
     /// Every entry whose key equals `name` ignoring case: `Traceparent` and `traceparent`
     /// are two headers. Their order is the map's (unspecified).
     fn get_all(&self, name: &str) -> Vec<&str> {
-        self.iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        matching(self.iter(), name).collect()
     }
+}
+
+/// The values of the entries whose key equals `name` ignoring ASCII case.
+fn matching<'a, 'n>(
+    entries: impl Iterator<Item = (&'a String, &'a String)> + 'n,
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + 'n
+where
+    'a: 'n,
+{
+    entries
+        .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 impl Injector for Vec<(String, String)> {
@@ -77,15 +85,10 @@ impl Extractor for Vec<(String, String)> {
 
 impl Extractor for [(String, String)] {
     fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        matching(self.iter().map(|(k, v)| (k, v)), name).next()
     }
     fn get_all(&self, name: &str) -> Vec<&str> {
-        self.iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        matching(self.iter().map(|(k, v)| (k, v)), name).collect()
     }
 }
 
