@@ -34,7 +34,7 @@ use crate::data::{Event, SpanKind, Trace};
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 use crate::rng;
 use crate::stats::{self, ThreadCounters, owner_add};
-use crate::trace::{LocalTrace, TraceShared, hand_over};
+use crate::trace::{LocalTrace, TraceShared, TracerRef, hand_over};
 use crate::tracer::TracerInner;
 use crate::value::{KeyValue, Value};
 
@@ -78,6 +78,8 @@ pub(crate) struct ThreadState {
 
 pub(crate) struct TracerLocal {
     inner: Arc<TracerInner>,
+    /// This thread's handle for the traces it starts (see [`TracerRef`]).
+    tref: Arc<TracerRef>,
     counters: Arc<ThreadCounters>,
     frames: Vec<Frame>,
     open: Vec<OpenSpan>,
@@ -190,6 +192,7 @@ impl ThreadState {
         let counters = inner.register_thread();
         let local = TracerLocal {
             inner: Arc::clone(inner),
+            tref: Arc::new(TracerRef(Arc::clone(inner))),
             counters,
             frames: Vec::new(),
             open: Vec::new(),
@@ -445,7 +448,6 @@ pub(crate) struct NewTrace {
 
 pub(crate) fn start_trace(inner: &Arc<TracerInner>, t: NewTrace) {
     let sampled = t.flags.is_sampled();
-    let trace = TraceShared::new(Arc::clone(inner), t.trace_id, t.flags);
     let start = clock::now();
     let remote_parent = t.parent.as_ref().map(|p| p.span_id);
     let meta = Box::new(TraceMeta {
@@ -457,7 +459,10 @@ pub(crate) fn start_trace(inner: &Arc<TracerInner>, t: NewTrace) {
     });
     let parent = remote_parent.map_or(0, SpanId::to_u64);
     with_state(|st| {
-        let (slot, _) = st.push_frame(inner, trace, parent, start, Some(meta));
+        let slot = st.slot(inner);
+        let tref = Arc::clone(&st.tracers[slot].tref);
+        let trace = TraceShared::new(tref, t.trace_id, t.flags);
+        st.push_frame(inner, trace, parent, start, Some(meta));
         let tl = &st.tracers[slot];
         owner_add(&tl.counters.traces_started, 1);
         if !sampled {
@@ -660,7 +665,7 @@ pub(crate) fn record_detached(
     attrs: Vec<KeyValue>,
     extras: Option<Extras>,
 ) -> Option<(RawSpan, Vec<KeyValue>, Option<Extras>)> {
-    let inner = &trace.tracer;
+    let inner = &trace.tracer.0;
     let mut parts = Some((attrs, extras));
     with_state(|st| {
         let slot = st
@@ -876,7 +881,7 @@ pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Cu
 /// of this tracer.
 pub(crate) fn attach(inner: &Arc<TracerInner>, ctx: &SpanContext) -> Option<FrameKey> {
     let trace = ctx.local.as_ref()?;
-    if !Arc::ptr_eq(&trace.0.tracer, inner) {
+    if !Arc::ptr_eq(&trace.0.tracer.0, inner) {
         return None;
     }
     let trace = Arc::clone(&trace.0);

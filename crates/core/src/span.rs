@@ -64,7 +64,7 @@ impl Span {
             stats::add(&inner.counters.without_trace, 1);
             return Span { state: None };
         };
-        if !Arc::ptr_eq(&trace.tracer, inner) || !trace.flags.is_sampled() {
+        if !Arc::ptr_eq(&trace.tracer.0, inner) || !trace.flags.is_sampled() {
             return Span { state: None };
         }
         stats::add(&inner.counters.detached_started, 1);
