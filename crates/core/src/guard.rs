@@ -23,6 +23,7 @@
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 
 use crate::data::SpanKind;
 use crate::ids::{SpanContext, SpanId};
@@ -41,7 +42,8 @@ pub struct SpanGuard {
     key: Option<SpanKey>,
     /// Attributes are collected in the guard (inline up to four) and move into the thread's
     /// batch when the span ends: setting one touches no shared or thread-local state.
-    attrs: GuardAttrs,
+    /// `ManuallyDrop` so that the common case (empty, inline) costs no drop call; see `Drop`.
+    attrs: ManuallyDrop<GuardAttrs>,
     counts: GuardCounts,
     _not_send: PhantomData<*const ()>,
 }
@@ -51,7 +53,7 @@ impl SpanGuard {
     pub(crate) fn new(key: Option<SpanKey>) -> Self {
         SpanGuard {
             key,
-            attrs: GuardAttrs::new(),
+            attrs: ManuallyDrop::new(GuardAttrs::new()),
             counts: GuardCounts::default(),
             _not_send: PhantomData,
         }
@@ -146,6 +148,11 @@ impl Drop for SpanGuard {
     fn drop(&mut self) {
         if let Some(k) = self.key.take() {
             local::end_span(k, &mut self.attrs, self.counts);
+        }
+        // Only a non-empty or spilled vector owns anything; an empty inline one is dropped by
+        // simply forgetting it (safe: it holds no resources).
+        if self.attrs.spilled() || !self.attrs.is_empty() {
+            drop(std::mem::take(&mut *self.attrs));
         }
     }
 }
