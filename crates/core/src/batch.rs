@@ -108,6 +108,7 @@ impl Batch {
     }
 
     /// Moves span `i` out as [`SpanData`] of trace `trace_id`. Each span is converted once.
+    #[inline(always)]
     pub fn convert(&mut self, i: usize, trace_id: TraceId) -> SpanData {
         let raw = self.spans[i];
         let start = clock::to_unix_nanos(raw.start);
