@@ -10,18 +10,20 @@
 //! ```
 //!
 //! Scenarios: `a` (children in an open root), `b` (with two attributes), `c` (whole traces),
-//! `f` (unsampled children); libraries: floor, reqtrace, fastrace, tracing, opentelemetry.
+//! `f` (unsampled children), `e1`/`e2` (whole traces on 1/2 threads: wall, CPU, cores used);
+//! libraries: floor, reqtrace, fastrace, tracing, opentelemetry.
 //! The last argument is the number of spans. Prints made/received at the end.
 
 use std::hint::black_box;
 
+use reqtrace_benches::cpu::process_cpu_time;
 use reqtrace_benches::floor::Floor;
 use reqtrace_benches::peers::fastrace_subject::Fastrace;
 use reqtrace_benches::peers::otel_subject::Otel;
 use reqtrace_benches::peers::tracing_subject::Tracing;
 use reqtrace_benches::reqtrace_subject::Reqtrace;
 use reqtrace_benches::{
-    MODEL, SPANS_PER_TRACE, Subject, TOKENS, children_timed, settle, whole_traces,
+    MODEL, SPANS_PER_TRACE, Subject, TOKENS, children_timed, settle, threaded, whole_traces,
 };
 
 /// One child (scenario a), never inlined: `--toggle-collect='*profile_child_a*'` in callgrind
@@ -49,6 +51,20 @@ fn run<S: Subject>(s: &S, scenario: &str, spans: u64) {
         "b" => children_timed(s, spans, true, profile_child_b),
         "c" => whole_traces(s, spans / SPANS_PER_TRACE),
         "f" => children_timed(s, spans, false, profile_child_f),
+        "e1" | "e2" => {
+            let threads = if scenario == "e2" { 2 } else { 1 };
+            let c0 = process_cpu_time();
+            let wall = threaded(s, spans / SPANS_PER_TRACE, threads);
+            let cpu = process_cpu_time() - c0;
+            println!(
+                "{} {scenario}: wall {:.1} ns/span, CPU {:.1} ns/span, CPU/wall {:.2} cores",
+                s.name(),
+                wall.as_nanos() as f64 / spans as f64,
+                cpu.as_nanos() as f64 / spans as f64,
+                cpu.as_secs_f64() / wall.as_secs_f64()
+            );
+            wall
+        }
         other => panic!("unknown scenario {other} (a, b, c, f)"),
     };
     let acc = settle(s);
