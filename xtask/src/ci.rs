@@ -24,11 +24,41 @@ pub fn ci(_args: &[String]) -> TaskResult {
     )
 }
 
-/// `cargo miri test` on the core crate.
+/// `cargo miri test` on the core crate: its unit tests and the tracer behaviour tests
+/// (threads, hand-off, thread exit), under the nightly toolchain's miri (installed with rustup
+/// when missing). Isolation is off because the clock and the id generator read the OS.
 pub fn miri(_args: &[String]) -> TaskResult {
-    run(
+    let have = std::process::Command::new("cargo")
+        .args(["+nightly", "miri", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        run(
+            "rustup",
+            &[
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+                "-c",
+                "miri,rust-src",
+            ],
+        )?;
+    }
+    run_env(
         "cargo",
-        &["+nightly", "miri", "test", "-p", "reqtrace-core"],
+        &[
+            "+nightly",
+            "miri",
+            "test",
+            "-p",
+            "reqtrace-core",
+            "--lib",
+            "--test",
+            "tracer",
+        ],
+        &[("MIRIFLAGS", "-Zmiri-disable-isolation")],
     )
 }
 

@@ -9,8 +9,29 @@
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The tick source: quanta's TSC clock; under miri (which cannot run its CPUID probe) the
+/// standard monotonic clock in nanoseconds.
+#[cfg(not(miri))]
+type Ticks = quanta::Clock;
+
+#[cfg(miri)]
+struct Ticks(std::time::Instant);
+
+#[cfg(miri)]
+impl Ticks {
+    fn new() -> Self {
+        Ticks(std::time::Instant::now())
+    }
+    fn raw(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+    fn delta_as_nanos(&self, start: u64, end: u64) -> u64 {
+        end.saturating_sub(start)
+    }
+}
+
 struct Anchor {
-    clock: quanta::Clock,
+    clock: Ticks,
     raw0: u64,
     unix0: u64,
 }
@@ -19,7 +40,7 @@ static ANCHOR: OnceLock<Anchor> = OnceLock::new();
 
 fn anchor() -> &'static Anchor {
     ANCHOR.get_or_init(|| {
-        let clock = quanta::Clock::new();
+        let clock = Ticks::new();
         let raw0 = clock.raw();
         let unix0 = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -181,6 +181,7 @@ fn spans_on_another_thread_join_the_trace() {
 
 #[test]
 fn eight_threads_with_their_own_traces_never_mix() {
+    const TRACES_PER_THREAD: usize = if cfg!(miri) { 3 } else { 50 };
     let tracer = RequestTracer::new("svc");
     let barrier = Arc::new(Barrier::new(8));
     let handles: Vec<_> = (0..8)
@@ -190,7 +191,7 @@ fn eight_threads_with_their_own_traces_never_mix() {
             thread::spawn(move || {
                 barrier.wait();
                 let mut traces = Vec::new();
-                for r in 0..50 {
+                for r in 0..TRACES_PER_THREAD {
                     tracer.start_trace_with([KeyValue::new("thread", t), KeyValue::new("req", r)]);
                     for s in 0..10 {
                         let mut span = tracer.start_span("work");
@@ -221,16 +222,18 @@ fn eight_threads_with_their_own_traces_never_mix() {
         }
     }
     let stats = tracer.stats();
-    assert_eq!(stats.traces_started, 400);
-    assert_eq!(stats.traces_ended, 400);
-    assert_eq!(stats.spans_started, 8000);
-    assert_eq!(stats.spans_delivered, 8000);
+    let traces = 8 * TRACES_PER_THREAD as u64;
+    assert_eq!(stats.traces_started, traces);
+    assert_eq!(stats.traces_ended, traces);
+    assert_eq!(stats.spans_started, traces * 20);
+    assert_eq!(stats.spans_delivered, traces * 20);
 }
 
 #[test]
 fn n_threads_times_m_spans_add_up_exactly() {
     const N: usize = 6;
-    const M: usize = 5_000;
+    // Smaller under miri, which interprets every instruction.
+    const M: usize = if cfg!(miri) { 100 } else { 5_000 };
     // Small batches so spans cross the hand-off queue many times.
     let tracer = RequestTracer::builder("svc")
         .limits(Limits {
@@ -697,6 +700,7 @@ fn serde_round_trip_keeps_the_seed_names() {
 
 #[test]
 fn many_traces_interleaved_across_threads_are_each_complete() {
+    const REQUESTS_PER_CLIENT: usize = if cfg!(miri) { 3 } else { 25 };
     // Each request's root runs on one thread, fans work to a pool thread, and ends there.
     let tracer = RequestTracer::new("svc");
     let (tx, rx) = crossbeam_channel_like();
@@ -730,7 +734,7 @@ fn many_traces_interleaved_across_threads_are_each_complete() {
             let tx = tx.clone();
             thread::spawn(move || {
                 let mut out = Vec::new();
-                for _ in 0..25 {
+                for _ in 0..REQUESTS_PER_CLIENT {
                     t.start_trace();
                     {
                         let root = t.start_span("root");
@@ -758,9 +762,9 @@ fn many_traces_interleaved_across_threads_are_each_complete() {
     for p in pool {
         p.join().unwrap();
     }
-    assert_eq!(counts.len(), 100);
+    assert_eq!(counts.len(), 4 * REQUESTS_PER_CLIENT);
     let stats = tracer.stats();
-    assert_eq!(stats.spans_delivered, 300);
+    assert_eq!(stats.spans_delivered, 3 * 4 * REQUESTS_PER_CLIENT as u64);
     assert_eq!(stats.dropped.total(), 0);
 }
 
