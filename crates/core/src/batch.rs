@@ -8,7 +8,6 @@
 //! once the batch's vectors have grown to their working size. Batches are recycled.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use crate::clock;
 use crate::data::{Event, SpanData, SpanKind, StatusCode};
@@ -63,11 +62,11 @@ pub(crate) struct Batch {
     pub attrs: Vec<KeyValue>,
     pub extras: Vec<Extras>,
     pub thread_id: u64,
-    pub thread_name: Option<Arc<str>>,
+    pub thread_name: Option<&'static str>,
 }
 
 impl Batch {
-    pub fn with_capacity(spans: usize, thread_id: u64, thread_name: Option<Arc<str>>) -> Self {
+    pub fn with_capacity(spans: usize, thread_id: u64, thread_name: Option<&'static str>) -> Self {
         Batch {
             spans: Vec::with_capacity(spans),
             attrs: Vec::with_capacity(spans * 2),
@@ -152,7 +151,7 @@ impl Batch {
             },
             error: extras.error,
             thread_id: self.thread_id,
-            thread_name: self.thread_name.clone(),
+            thread_name: self.thread_name.map(Cow::Borrowed),
             dropped_attributes_count: extras.dropped_attributes,
             dropped_events_count: extras.dropped_events,
             unfinished: raw.status & FLAG_UNFINISHED != 0,

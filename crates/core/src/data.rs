@@ -7,7 +7,6 @@
 //! (the message), `thread_id`. Times are Unix nanoseconds.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -88,9 +87,9 @@ pub struct SpanData {
     pub error: Option<String>,
     /// reqtrace's number for the thread the span ran on (stable for the thread's life).
     pub thread_id: u64,
-    /// The thread's name, when it has one.
+    /// The thread's name, when it has one (see [`crate::thread_name`]).
     #[serde(default)]
-    pub thread_name: Option<Arc<str>>,
+    pub thread_name: Option<Cow<'static, str>>,
     /// Attributes not kept because of the per-span limit.
     #[serde(default)]
     pub dropped_attributes_count: u32,

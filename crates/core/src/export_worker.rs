@@ -160,15 +160,21 @@ impl Drop for ExportWorker {
 
 fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
     let mut pending: Vec<SpanData> = Vec::new();
+    // The last export failure since the previous flush: a flush reports it, so a failure is
+    // never hidden by the timing of the flush request.
+    let mut last_error: Option<ExportError> = None;
     loop {
-        let (flush_want, shutdown) = {
+        let (flush_want, flush_due, shutdown) = {
             let mut c = s.control.lock();
             if c.flush_requested == c.flush_done && !c.shutdown && s.queue.is_empty() {
                 let _ = s.wake.wait_for(&mut c, s.config.flush_interval);
             }
-            (c.flush_requested, c.shutdown)
+            (
+                c.flush_requested,
+                c.flush_requested > c.flush_done,
+                c.shutdown,
+            )
         };
-        let mut last_error = None;
         // Drain and export until the queue is empty.
         loop {
             let mut drained = 0;
@@ -192,7 +198,7 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
                 break;
             }
         }
-        let flush_result = if flush_want > 0 || shutdown {
+        let flush_result = if flush_due || shutdown {
             guarded(|| exporter.flush()).err()
         } else {
             None
@@ -201,7 +207,7 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
             let r = guarded(|| exporter.shutdown()).err();
             let mut c = s.control.lock();
             c.flush_done = c.flush_requested;
-            c.flush_result = last_error.or(flush_result).or(r);
+            c.flush_result = last_error.take().or(flush_result).or(r);
             c.finished = true;
             s.done.notify_all();
             return;
@@ -209,7 +215,7 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
         let mut c = s.control.lock();
         if flush_want > c.flush_done {
             c.flush_done = flush_want;
-            c.flush_result = last_error.or(flush_result);
+            c.flush_result = last_error.take().or(flush_result);
             s.done.notify_all();
         }
     }

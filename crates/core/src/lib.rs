@@ -60,6 +60,7 @@ mod sampler;
 mod span;
 mod stats;
 mod sync;
+pub mod thread_name;
 mod trace;
 mod tracer;
 pub mod value;

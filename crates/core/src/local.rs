@@ -70,7 +70,7 @@ pub(crate) fn current_thread_id() -> u64 {
 
 pub(crate) struct ThreadState {
     thread_id: u64,
-    thread_name: Option<Arc<str>>,
+    thread_name: Option<&'static str>,
     tracers: Vec<TracerLocal>,
     next_frame_serial: u64,
     rng: u64,
@@ -160,7 +160,7 @@ impl ThreadState {
     #[cold]
     fn identify(&mut self) {
         self.thread_id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
-        self.thread_name = std::thread::current().name().map(Arc::from);
+        self.thread_name = crate::thread_name::current();
         self.rng = rng::seed();
     }
 
@@ -259,13 +259,13 @@ impl ThreadState {
         if let Some(mut b) = tl_spare.pop().or_else(|| inner.take_recycled()) {
             b.clear();
             b.thread_id = self.thread_id;
-            b.thread_name.clone_from(&self.thread_name);
+            b.thread_name = self.thread_name;
             return b;
         }
         Batch::with_capacity(
             inner.limits.batch_size.min(64),
             self.thread_id,
-            self.thread_name.clone(),
+            self.thread_name,
         )
     }
 }
@@ -331,9 +331,11 @@ impl TracerLocal {
             frame.batch_since = end;
         }
         let attr_start = b.attrs.len() as u32;
+        // At most u16::MAX: the builder caps `max_attributes_per_span`.
         let attr_len = attrs.len().min(usize::from(u16::MAX));
         if attr_len > 0 {
-            b.attrs.extend(attrs.drain(..attr_len));
+            attrs.truncate(attr_len);
+            b.attrs.extend(attrs.drain(..));
         }
         let extras = match e.extras.take() {
             Some(x) => {
@@ -387,7 +389,7 @@ impl TracerLocal {
                 .unwrap_or_default();
             fresh.clear();
             fresh.thread_id = frame.batch.thread_id;
-            fresh.thread_name.clone_from(&frame.batch.thread_name);
+            fresh.thread_name = frame.batch.thread_name;
             let old = std::mem::replace(&mut frame.batch, fresh);
             if let Some(mut b) = hand_over(&frame.trace, old) {
                 b.clear();

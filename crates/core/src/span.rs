@@ -218,7 +218,7 @@ impl Span {
             return;
         };
         let mut batch = Batch::with_capacity(1, local::current_thread_id(), None);
-        batch.thread_name = std::thread::current().name().map(Arc::from);
+        batch.thread_name = crate::thread_name::current();
         batch.attrs = attrs;
         let mut raw = raw;
         if let Some(x) = extras {

@@ -336,6 +336,8 @@ impl RequestTracer {
     }
 
     /// Delivers everything queued for the exporter and flushes it; waits at most `timeout`.
+    /// Returns the last export failure since the previous flush, if any (dropped spans are
+    /// also counted in [`Stats::export`]).
     /// Spans still in a thread's batch (a trace that has not ended and whose batch is neither
     /// full nor older than the flush interval) are not reached.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {

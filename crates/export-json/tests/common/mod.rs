@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqtrace_core::{
@@ -88,7 +87,7 @@ pub const NASTY: &str = "q\"uote\\ back/slash \n\r\t\u{0}\u{1f}\u{7f} é 漢字 
 /// [`with_non_finite`] adds the rest.
 pub fn fixture() -> Vec<Trace> {
     let a = tid(0x4bf92f3577b34da6a3ce929d0e0e4736);
-    let main: Option<Arc<str>> = Some(Arc::from("main"));
+    let main: Option<std::borrow::Cow<'static, str>> = Some("main".into());
 
     // Trace A on service "api": thread 1 (named), thread 2 (unnamed).
     let mut root = span(a, 1, None, "handle /chat", 1, us(0), us(1000));
