@@ -35,3 +35,9 @@
 //! std::thread::spawn(move || span.end()).join().unwrap();
 //! assert_eq!(tracer.end_trace().unwrap().spans.len(), 1);
 //! ```
+
+/// The README's Rust examples, compiled and run as doctests so the README never shows code
+/// that does not work.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
