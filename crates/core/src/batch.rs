@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use crate::clock;
 use crate::data::{Event, SpanData, SpanKind, StatusCode};
-use crate::ids::{SpanId, TraceId};
+use crate::ids::{SpanId, TraceFlags, TraceId};
 use crate::value::{KeyValue, Value};
 
 /// Status byte values in [`RawSpan::status`].
@@ -53,6 +53,16 @@ pub(crate) struct Extras {
     pub error: Option<String>,
     pub dropped_attributes: u32,
     pub dropped_events: u32,
+}
+
+/// What a batch's spans share: their trace's id and flags, and the remote parent (if the trace
+/// continues another service's), so each span can say whether its parent is remote.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TraceKey {
+    pub trace_id: TraceId,
+    pub flags: TraceFlags,
+    /// Zero when the trace has no remote parent.
+    pub remote_parent: u64,
 }
 
 /// Finished spans of one trace from one thread.
@@ -99,16 +109,16 @@ impl Batch {
 
     /// Moves every span out as [`SpanData`] of trace `trace_id` into `out` (the batch's
     /// attributes and extras are taken, not cloned; clear the batch afterwards).
-    pub fn convert_into(&mut self, trace_id: TraceId, out: &mut Vec<SpanData>) {
+    pub fn convert_into(&mut self, key: TraceKey, out: &mut Vec<SpanData>) {
         out.reserve(self.spans.len());
         for i in 0..self.spans.len() {
-            out.push(self.convert(i, trace_id));
+            out.push(self.convert(i, key));
         }
     }
 
-    /// Moves span `i` out as [`SpanData`] of trace `trace_id`. Each span is converted once.
+    /// Moves span `i` out as [`SpanData`] of the trace `key`. Each span is converted once.
     #[inline(always)]
-    pub fn convert(&mut self, i: usize, trace_id: TraceId) -> SpanData {
+    pub fn convert(&mut self, i: usize, key: TraceKey) -> SpanData {
         let raw = self.spans[i];
         let start = clock::to_unix_nanos(raw.start);
         let end = clock::to_unix_nanos(raw.end).max(start);
@@ -135,7 +145,9 @@ impl Batch {
             .unwrap_or_default();
         SpanData {
             name: extras.name.unwrap_or(Cow::Borrowed(raw.name)),
-            trace_id,
+            trace_id: key.trace_id,
+            trace_flags: key.flags,
+            parent_is_remote: raw.parent_id != 0 && raw.parent_id == key.remote_parent,
             // Span ids are created from non-zero values; fall back defensively.
             span_id: SpanId::from_u64(raw.span_id).unwrap_or_else(SpanId::random),
             parent_id: SpanId::from_u64(raw.parent_id),

@@ -62,10 +62,16 @@ pub struct SpanData {
     pub name: Cow<'static, str>,
     /// The trace it belongs to.
     pub trace_id: TraceId,
+    /// The trace's W3C flags (sampled, random).
+    #[serde(default)]
+    pub trace_flags: TraceFlags,
     /// Its own id.
     pub span_id: SpanId,
     /// The parent span (local or remote); `None` for a root.
     pub parent_id: Option<SpanId>,
+    /// True when the parent is a remote span (the trace was continued from another service).
+    #[serde(default)]
+    pub parent_is_remote: bool,
     /// What the span represents in a remote call.
     #[serde(default)]
     pub kind: SpanKind,

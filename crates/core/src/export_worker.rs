@@ -20,11 +20,10 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use parking_lot::{Condvar, Mutex};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, TraceKey};
 use crate::config::BatchConfig;
 use crate::data::SpanData;
 use crate::export::{ExportError, Resource, SpanExporter};
-use crate::ids::TraceId;
 use crate::stats::{self, SharedCounters};
 
 #[derive(Default)]
@@ -37,7 +36,7 @@ struct Control {
 }
 
 struct Shared {
-    queue: ArrayQueue<(TraceId, Batch)>,
+    queue: ArrayQueue<(TraceKey, Batch)>,
     counters: Arc<SharedCounters>,
     retain: bool,
     config: BatchConfig,
@@ -85,7 +84,7 @@ impl ExportWorker {
     }
 
     /// Offers a batch; never blocks. Counts it as dropped when it does not fit.
-    pub fn offer(&self, trace_id: TraceId, batch: Batch) {
+    pub fn offer(&self, key: TraceKey, batch: Batch) {
         let s = &self.shared;
         let n = batch.len() as u64;
         if n == 0 {
@@ -94,7 +93,7 @@ impl ExportWorker {
         let max = s.config.max_queue_spans as u64;
         let before = s.counters.export_in_queue.fetch_add(n, Ordering::Relaxed);
         let finished = s.control.try_lock().is_some_and(|c| c.finished);
-        if before + n > max || finished || s.queue.push((trace_id, batch)).is_err() {
+        if before + n > max || finished || s.queue.push((key, batch)).is_err() {
             s.counters.export_in_queue.fetch_sub(n, Ordering::Relaxed);
             stats::add(&s.counters.export_dropped_queue_full, n);
             if !s.retain {
@@ -179,12 +178,12 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
         loop {
             let mut drained = 0;
             while pending.len() < s.config.max_export_batch_size {
-                let Some((trace_id, mut batch)) = s.queue.pop() else {
+                let Some((key, mut batch)) = s.queue.pop() else {
                     break;
                 };
                 let n = batch.len() as u64;
                 s.counters.export_in_queue.fetch_sub(n, Ordering::Relaxed);
-                batch.convert_into(trace_id, &mut pending);
+                batch.convert_into(key, &mut pending);
                 drained += 1;
             }
             if pending.is_empty() {

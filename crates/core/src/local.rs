@@ -463,7 +463,7 @@ pub(crate) fn start_trace(inner: &Arc<TracerInner>, t: NewTrace) {
     with_state(|st| {
         let slot = st.slot(inner);
         let tref = Arc::clone(&st.tracers[slot].tref);
-        let trace = TraceShared::new(tref, t.trace_id, t.flags);
+        let trace = TraceShared::new(tref, t.trace_id, t.flags, parent);
         st.push_frame(inner, trace, parent, start, Some(meta));
         let tl = &st.tracers[slot];
         owner_add(&tl.counters.traces_started, 1);

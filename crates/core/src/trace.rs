@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sync::{AtomicBool, Inbox, fence};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, TraceKey};
 use crate::data::SpanData;
 use crate::ids::{TraceFlags, TraceId};
 use crate::stats;
@@ -48,6 +48,8 @@ pub(crate) struct TraceShared {
     pub tracer: Arc<TracerRef>,
     pub trace_id: TraceId,
     pub flags: TraceFlags,
+    /// The remote parent span (0: none).
+    pub remote_parent: u64,
     inbox: Inbox<Batch>,
     ended: AtomicBool,
     /// Spans accepted into this trace (for `max_spans_per_trace`).
@@ -61,16 +63,31 @@ pub(crate) struct TraceShared {
 pub(crate) struct LocalTrace(pub Arc<TraceShared>);
 
 impl TraceShared {
-    pub fn new(tracer: Arc<TracerRef>, trace_id: TraceId, flags: TraceFlags) -> Arc<Self> {
+    pub fn new(
+        tracer: Arc<TracerRef>,
+        trace_id: TraceId,
+        flags: TraceFlags,
+        remote_parent: u64,
+    ) -> Arc<Self> {
         Arc::new(TraceShared {
             tracer,
             trace_id,
             flags,
+            remote_parent,
             inbox: Inbox::new(),
             ended: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         })
+    }
+
+    /// What the trace's batches share, for conversion.
+    pub fn key(&self) -> TraceKey {
+        TraceKey {
+            trace_id: self.trace_id,
+            flags: self.flags,
+            remote_parent: self.remote_parent,
+        }
     }
 
     pub fn is_ended(&self) -> bool {
@@ -117,7 +134,7 @@ impl TraceShared {
         if self.tracer.retain {
             self.admit(own);
             if self.tracer.has_exporter() && !own.is_empty() {
-                self.tracer.export_batch(self.trace_id, own.clone());
+                self.tracer.export_batch(self.key(), own.clone());
             }
             let mut others = Vec::new();
             while let Some(b) = self.inbox.pop() {
@@ -142,14 +159,14 @@ impl TraceShared {
                 } else {
                     &mut others[bn as usize - 1]
                 };
-                spans.push(b.convert(i as usize, self.trace_id));
+                spans.push(b.convert(i as usize, self.key()));
             }
             // Counted as delivered by the caller, on its own thread's counters.
             for b in others {
                 self.tracer.recycle(b);
             }
         } else if !own.is_empty() {
-            self.tracer.export_batch(self.trace_id, std::mem::take(own));
+            self.tracer.export_batch(self.key(), std::mem::take(own));
         }
         own.clear();
         spans
@@ -171,12 +188,12 @@ pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Ba
     let tracer = &trace.tracer;
     let c = &tracer.counters;
     if !tracer.retain {
-        tracer.export_batch(trace.trace_id, batch);
+        tracer.export_batch(trace.key(), batch);
         return None;
     }
     trace.admit(&mut batch);
     if tracer.has_exporter() {
-        tracer.export_batch(trace.trace_id, batch.clone());
+        tracer.export_batch(trace.key(), batch.clone());
     }
     let n = batch.len() as u64;
     if trace.is_ended() {
@@ -233,6 +250,7 @@ mod loom_tests {
             Arc::new(TracerRef(Arc::clone(tracer.inner()))),
             TraceId::random(),
             TraceFlags::SAMPLED,
+            0,
         );
         (tracer, trace)
     }

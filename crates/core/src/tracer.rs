@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, TraceKey};
 use crate::config::{BatchConfig, Limits};
 use crate::data::Trace;
 use crate::export::{ExportError, Resource, SpanExporter};
@@ -72,9 +72,9 @@ impl TracerInner {
     }
 
     /// Gives a batch to the export worker (or, with none and no retention, counts it lost).
-    pub fn export_batch(&self, trace_id: TraceId, batch: Batch) {
+    pub fn export_batch(&self, key: TraceKey, batch: Batch) {
         match &self.exporter {
-            Some(w) => w.offer(trace_id, batch),
+            Some(w) => w.offer(key, batch),
             None => stats::add(&self.counters.dropped_export_failed, batch.len() as u64),
         }
     }

@@ -423,6 +423,9 @@ fn parent_based_sampling_follows_a_remote_parent() {
     let t = tracer.end_trace().unwrap();
     assert_eq!(t.spans.len(), 1);
     assert_eq!(t.spans[0].parent_id, Some(remote.span_id));
+    assert!(t.spans[0].parent_is_remote);
+    assert_eq!(t.spans[0].trace_flags, t.trace_flags);
+    assert!(t.spans[0].trace_flags.is_sampled());
     assert_eq!(t.remote_parent_id, Some(remote.span_id));
     assert_eq!(t.trace_state.as_deref(), Some("congo=t61rcWkgMzE"));
     assert!(

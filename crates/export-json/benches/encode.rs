@@ -33,6 +33,8 @@ fn workload(traces: usize, spans: usize) -> Vec<Trace> {
                         name: Cow::Borrowed(if i == 0 { "handle request" } else { "db.query" }),
                         trace_id,
                         span_id: SpanId::from_u64(i as u64 + 1).unwrap(),
+                        trace_flags: Default::default(),
+                        parent_is_remote: false,
                         parent_id: if i == 0 { None } else { SpanId::from_u64(1) },
                         kind: if i == 0 {
                             SpanKind::Server

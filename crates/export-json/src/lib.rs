@@ -9,6 +9,8 @@
 //!     name: "handle".into(),
 //!     trace_id,
 //!     span_id: SpanId::from_u64(0x00f067aa0ba902b7).unwrap(),
+//!     trace_flags: Default::default(),
+//!     parent_is_remote: false,
 //!     parent_id: None,
 //!     kind: SpanKind::Server,
 //!     start_unix_nanos: 1_700_000_000_000_000_000,

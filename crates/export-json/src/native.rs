@@ -152,6 +152,8 @@ fn span_object<W: Write>(w: &mut JsonWriter<W>, s: &SpanData) -> io::Result<()> 
     w.string(&s.name)?;
     w.key("trace_id")?;
     w.trace_id(s.trace_id)?;
+    w.key("trace_flags")?;
+    w.u64(u64::from(s.trace_flags.to_u8()))?;
     w.key("span_id")?;
     w.span_id(s.span_id)?;
     w.key("parent_id")?;
@@ -159,6 +161,8 @@ fn span_object<W: Write>(w: &mut JsonWriter<W>, s: &SpanData) -> io::Result<()> 
         Some(id) => w.span_id(id)?,
         None => w.null()?,
     }
+    w.key("parent_is_remote")?;
+    w.bool(s.parent_is_remote)?;
     w.key("kind")?;
     w.string(kind_name(s.kind))?;
     w.key("start_unix_nanos")?;

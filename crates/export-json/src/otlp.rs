@@ -29,8 +29,8 @@
 //! - an attribute key set twice on one span is written once, with its last value; an end
 //!   before the start (impossible from core) is written as the start.
 //!
-//! A streamed batch of [`SpanData`] carries no trace flags or trace state, so
-//! [`write_otlp_batch`] writes neither `flags` nor `traceState`.
+//! A streamed batch of [`SpanData`] takes `flags` (and "parent is remote") from each span;
+//! it carries no trace state, so [`write_otlp_batch`] writes no `traceState`.
 
 use std::io::{self, Write};
 
@@ -271,7 +271,8 @@ fn span_object<W: Write>(
     s: &SpanData,
     ctx: &TraceContext<'_>,
 ) -> io::Result<()> {
-    let remote_child = s.parent_id.is_some() && s.parent_id == ctx.remote_parent;
+    let remote_child =
+        s.parent_is_remote || (s.parent_id.is_some() && s.parent_id == ctx.remote_parent);
     let is_root = s.parent_id.is_none() || remote_child;
     w.begin_object()?;
     w.key("traceId")?;
@@ -286,11 +287,10 @@ fn span_object<W: Write>(
         w.key("parentSpanId")?;
         w.span_id(parent)?;
     }
-    if let Some(flags) = ctx.flags {
-        w.key("flags")?;
-        let remote = if remote_child { IS_REMOTE } else { 0 };
-        w.u64(u64::from(flags) | HAS_IS_REMOTE | remote)?;
-    }
+    let flags = ctx.flags.unwrap_or_else(|| s.trace_flags.known().to_u8());
+    w.key("flags")?;
+    let remote = if remote_child { IS_REMOTE } else { 0 };
+    w.u64(u64::from(flags) | HAS_IS_REMOTE | remote)?;
     w.key("name")?;
     w.string(&s.name)?;
     w.key("kind")?;

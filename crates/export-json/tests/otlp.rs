@@ -166,7 +166,10 @@ fn check_span(json: &Json, s: &SpanData, t: Option<&Trace>) {
             }
         }
     } else {
-        assert!(json.get("flags").is_none());
+        // A streamed batch: flags come from the span itself; no trace state.
+        let remote = if s.parent_is_remote { 0x200 } else { 0 };
+        let flags = u64::from(s.trace_flags.known().to_u8()) | 0x100 | remote;
+        assert_eq!(json["flags"], flags, "{}", s.name);
         assert!(json.get("traceState").is_none());
     }
 }
@@ -245,7 +248,7 @@ fn passes_the_official_validator_strict() {
 }
 
 #[test]
-fn batch_uses_the_resource_and_carries_no_trace_context() {
+fn batch_uses_the_resource_and_the_spans_own_flags() {
     let traces = with_non_finite();
     let spans: Vec<SpanData> = traces.iter().flat_map(|t| t.spans.clone()).collect();
     let mut resource = Resource::new("batch-svc");

@@ -40,6 +40,8 @@ pub fn span(
         name: Cow::Owned(name.to_owned()),
         trace_id: trace,
         span_id: sid(id),
+        trace_flags: Default::default(),
+        parent_is_remote: false,
         parent_id: parent.map(sid),
         kind: SpanKind::Internal,
         start_unix_nanos: start,
