@@ -117,6 +117,11 @@ fn span(s: &SpanData) -> Span {
             message: s.error.clone().unwrap_or_default(),
             code,
         }),
+        // W3C trace flags, plus SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE (0x100) and, for the child of
+        // a remote parent, SPAN_FLAGS_CONTEXT_IS_REMOTE (0x200), as the JSON encoder writes.
+        flags: u32::from(s.trace_flags.known().to_u8())
+            | 0x100
+            | if s.parent_is_remote { 0x200 } else { 0 },
         ..Default::default()
     }
 }
