@@ -7,13 +7,14 @@
 //!   context from another thread is attached (`attach`, `start_span_with_parent`, a
 //!   `Future` being polled) and popped when that scope ends. Each frame owns the [`Batch`] of
 //!   finished spans it recorded.
-//! - `open`: the open spans of all frames, innermost last. Entries are reused (`open_len`
-//!   marks the live prefix) so each entry's attribute `Vec` keeps its capacity: after warm-up a
-//!   span with a static name and a few attributes allocates nothing.
+//! - `open`: the open spans of all frames, innermost last, 48-byte entries reused in place
+//!   (`open_len` marks the live prefix). A span's attributes are not here: its guard collects
+//!   them (inline for the first four) and hands them over when it ends, so after warm-up a span
+//!   with a static name and a few attributes allocates nothing.
 //!
 //! Starting a span: find the frame, take an id from the thread's generator, read the clock,
-//! fill the next open entry. Ending it: read the clock, move the entry into its frame's batch
-//! (a 64-byte record plus its attributes), pop it. No lock, no atomic read-modify-write; the
+//! fill the next open entry. Ending it: read the clock, append a 64-byte record and the guard's
+//! attributes to its frame's batch, pop the entry. No lock, no atomic read-modify-write; the
 //! only shared writes are the owner-only counters in [`ThreadCounters`].
 //!
 //! Spans may end out of order (an outer guard dropped first): the entry is closed and left as a
@@ -85,6 +86,7 @@ pub(crate) struct TracerLocal {
     open: Vec<OpenSpan>,
     open_len: usize,
     spare: Vec<Batch>,
+    // Copies of the tracer's settings, kept here so the hot path reads one cache line.
     max_attrs: u32,
     max_value_len: u32,
     batch_size: usize,
