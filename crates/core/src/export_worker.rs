@@ -13,7 +13,7 @@
 //!   `shutdown_timeout`, even if the destination stalls forever.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,6 @@ struct Control {
     flush_done: u64,
     flush_result: Option<ExportError>,
     shutdown: bool,
-    finished: bool,
 }
 
 struct Shared {
@@ -41,6 +40,9 @@ struct Shared {
     retain: bool,
     config: BatchConfig,
     control: Mutex<Control>,
+    /// Set (under `control`'s lock, before `done` is notified) once the worker has stopped;
+    /// traced threads read it without taking the lock.
+    closed: AtomicBool,
     wake: Condvar,
     done: Condvar,
 }
@@ -66,6 +68,7 @@ impl ExportWorker {
             retain,
             config,
             control: Mutex::new(Control::default()),
+            closed: AtomicBool::new(false),
             wake: Condvar::new(),
             done: Condvar::new(),
         });
@@ -75,7 +78,8 @@ impl ExportWorker {
             .spawn(move || run(&s, exporter, &resource))
             .ok();
         if thread.is_none() {
-            shared.control.lock().finished = true;
+            let _c = shared.control.lock();
+            shared.closed.store(true, Ordering::Release);
         }
         ExportWorker {
             shared,
@@ -92,8 +96,8 @@ impl ExportWorker {
         }
         let max = s.config.max_queue_spans as u64;
         let before = s.counters.export_in_queue.fetch_add(n, Ordering::Relaxed);
-        let finished = s.control.try_lock().is_some_and(|c| c.finished);
-        if before + n > max || finished || s.queue.push((key, batch)).is_err() {
+        let closed = s.closed.load(Ordering::Acquire);
+        if before + n > max || closed || s.queue.push((key, batch)).is_err() {
             s.counters.export_in_queue.fetch_sub(n, Ordering::Relaxed);
             stats::add(&s.counters.export_dropped_queue_full, n);
             if !s.retain {
@@ -112,13 +116,13 @@ impl ExportWorker {
         let s = &self.shared;
         let deadline = Instant::now() + timeout;
         let mut c = s.control.lock();
-        if c.finished {
+        if s.closed.load(Ordering::Acquire) {
             return Err(ExportError::permanent("export worker has shut down"));
         }
         c.flush_requested += 1;
         let want = c.flush_requested;
         s.wake.notify_one();
-        while c.flush_done < want && !c.finished {
+        while c.flush_done < want && !s.closed.load(Ordering::Acquire) {
             if s.done.wait_until(&mut c, deadline).timed_out() {
                 return Err(ExportError::transient("force_flush timed out"));
             }
@@ -138,7 +142,7 @@ impl ExportWorker {
             let mut c = s.control.lock();
             c.shutdown = true;
             s.wake.notify_one();
-            while !c.finished {
+            while !s.closed.load(Ordering::Acquire) {
                 if s.done.wait_until(&mut c, deadline).timed_out() {
                     return Err(ExportError::transient("shutdown timed out"));
                 }
@@ -207,7 +211,7 @@ fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
             let mut c = s.control.lock();
             c.flush_done = c.flush_requested;
             c.flush_result = last_error.take().or(flush_result).or(r);
-            c.finished = true;
+            s.closed.store(true, Ordering::Release);
             s.done.notify_all();
             return;
         }

@@ -93,15 +93,9 @@ pub(crate) struct TracerLocal {
     has_exporter: bool,
 }
 
-#[derive(PartialEq, Eq, Clone, Copy)]
-enum FrameKind {
-    Trace,
-    Attached,
-}
-
+/// A trace frame (pushed by `start_trace`) has `meta`; an attached frame has none.
 struct Frame {
     trace: Arc<TraceShared>,
-    kind: FrameKind,
     serial: u64,
     /// Parent of spans started with no open span in this frame (0: none).
     parent: u64,
@@ -237,15 +231,9 @@ impl ThreadState {
         let batch = self.new_batch(&mut spare, inner);
         let tl = &mut self.tracers[slot];
         tl.spare = spare;
-        let kind = if meta.is_some() {
-            FrameKind::Trace
-        } else {
-            FrameKind::Attached
-        };
         tl.frames.push(Frame {
             sampled: trace.flags.is_sampled(),
             trace,
-            kind,
             serial,
             parent,
             open_base: tl.open_len,
@@ -480,7 +468,7 @@ pub(crate) fn end_trace(inner: &Arc<TracerInner>) -> Option<Trace> {
     let (trace, mut batch, meta, sampled) = with_state(|st| {
         let slot = st.slot(inner);
         let tl = &mut st.tracers[slot];
-        let idx = tl.frames.iter().rposition(|f| f.kind == FrameKind::Trace)?;
+        let idx = tl.frames.iter().rposition(|f| f.meta.is_some())?;
         let frame = tl.pop_frames_to(idx, now)?;
         Some((frame.trace, frame.batch, frame.meta, frame.sampled))
     })
@@ -839,7 +827,7 @@ pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Cu
         } else {
             None
         };
-        let span = open.or(if frame.kind == FrameKind::Attached {
+        let span = open.or(if frame.meta.is_none() {
             Some(frame.parent)
         } else {
             None
