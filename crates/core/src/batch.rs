@@ -8,6 +8,7 @@
 //! once the batch's vectors have grown to their working size. Batches are recycled.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::clock;
 use crate::data::{Event, SpanData, SpanKind, StatusCode};
@@ -55,14 +56,18 @@ pub(crate) struct Extras {
     pub dropped_events: u32,
 }
 
-/// What a batch's spans share: their trace's id and flags, and the remote parent (if the trace
-/// continues another service's), so each span can say whether its parent is remote.
-#[derive(Clone, Copy, Debug)]
+/// What a batch's spans share: their trace's id and flags, the remote parent (if the trace
+/// continues another service's), so each span can say whether its parent is remote, and the
+/// trace-level attributes, which the trace's local roots carry (so that streamed spans and
+/// whole traces say the same thing).
+#[derive(Clone, Debug)]
 pub(crate) struct TraceKey {
     pub trace_id: TraceId,
     pub flags: TraceFlags,
     /// Zero when the trace has no remote parent.
     pub remote_parent: u64,
+    /// Trace-level attributes (`None` when there are none: no reference count to touch).
+    pub attributes: Option<Arc<[KeyValue]>>,
 }
 
 /// Finished spans of one trace from one thread.
@@ -112,21 +117,27 @@ impl Batch {
     pub fn convert_into(&mut self, key: TraceKey, out: &mut Vec<SpanData>) {
         out.reserve(self.spans.len());
         for i in 0..self.spans.len() {
-            out.push(self.convert(i, key));
+            out.push(self.convert(i, &key));
         }
     }
 
     /// Moves span `i` out as [`SpanData`] of the trace `key`. Each span is converted once.
     #[inline(always)]
-    pub fn convert(&mut self, i: usize, key: TraceKey) -> SpanData {
+    pub fn convert(&mut self, i: usize, key: &TraceKey) -> SpanData {
         let raw = self.spans[i];
         let start = clock::to_unix_nanos(raw.start);
         let end = clock::to_unix_nanos(raw.end).max(start);
         let a = raw.attr_start as usize;
+        let local_root = raw.parent_id == 0 || raw.parent_id == key.remote_parent;
+        let trace_attrs = match &key.attributes {
+            Some(t) if local_root => &t[..],
+            _ => &[],
+        };
         let attributes = match self.attrs.get_mut(a..a + raw.attr_len as usize) {
-            Some(range) => range
-                .iter_mut()
-                .map(|kv| {
+            Some(range) => {
+                let mut v = Vec::with_capacity(trace_attrs.len() + range.len());
+                v.extend_from_slice(trace_attrs);
+                v.extend(range.iter_mut().map(|kv| {
                     std::mem::replace(
                         kv,
                         KeyValue {
@@ -134,9 +145,10 @@ impl Batch {
                             value: Value::Bool(false),
                         },
                     )
-                })
-                .collect(),
-            None => Vec::new(),
+                }));
+                v
+            }
+            None => trace_attrs.to_vec(),
         };
         let extras = self
             .extras

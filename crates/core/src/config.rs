@@ -19,6 +19,27 @@ pub struct Limits {
     pub max_attribute_value_len: usize,
     /// Spans a thread buffers for one trace before handing them over as a batch. Default 512.
     pub batch_size: usize,
+    /// Bytes kept of an attribute key (cut at a character boundary). Default 256.
+    pub max_attribute_key_len: usize,
+    /// Bytes kept of a span or event name. Default 1,024.
+    pub max_name_len: usize,
+    /// Elements kept of an array attribute value. Default 128.
+    pub max_array_len: usize,
+    /// Bytes kept of a received W3C `tracestate` (W3C: 512 is the size a vendor must be able
+    /// to propagate). Default 512; a longer one is dropped whole, not cut.
+    pub max_trace_state_len: usize,
+    /// Traces live at once across the tracer (started and not yet ended or dropped). Over it
+    /// a new trace is refused: it propagates its ids but records nothing (counted in
+    /// [`crate::Stats::traces_refused`]). Default 65,536.
+    pub max_open_traces: usize,
+    /// Traces started with `start_trace` and not yet ended that one thread may hold. Starting
+    /// one more evicts the oldest (its buffered spans handed over, the trace counted
+    /// abandoned and evicted): a thread that starts traces and never ends them (an async task
+    /// that moved to another thread) cannot grow without bound. Default 64.
+    pub max_traces_per_thread: usize,
+    /// Spans open at once on one thread (stack depth). Deeper spans are not recorded (counted
+    /// in [`crate::Stats::spans_depth_limited`]). Default 4,096.
+    pub max_open_spans_per_thread: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +51,13 @@ impl Default for Limits {
             max_events_per_span: 128,
             max_attribute_value_len: 4_096,
             batch_size: 512,
+            max_attribute_key_len: 256,
+            max_name_len: 1_024,
+            max_array_len: 128,
+            max_trace_state_len: 512,
+            max_open_traces: 65_536,
+            max_traces_per_thread: 64,
+            max_open_spans_per_thread: 4_096,
         }
     }
 }

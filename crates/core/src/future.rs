@@ -1,30 +1,67 @@
-//! [`Instrumented`]: a future that carries a [`Span`] and makes it current on every poll, so an
-//! async task that hops threads keeps its parent.
+//! Futures and spawned work that keep their trace: [`Instrumented`] (a future whose span or
+//! context is current on every poll, on whichever thread polls it), [`FutureExt`], and
+//! [`bind`] for closures run on other threads (`spawn_blocking`, `std::thread::spawn`).
+//! Layer: API.
+//!
+//! `Instrumented` is a pinned wrapper (no heap allocation per future). Each poll attaches the
+//! context on the polling thread; spans started during the poll become its children and are
+//! handed over to the trace when the poll returns, so nothing waits on a worker thread for the
+//! thread to do something else.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::guard::AttachGuard;
+use crate::ids::SpanContext;
 use crate::span::Span;
-use crate::tracer::RequestTracer;
+use crate::span_ops::{self, Parked};
+use crate::trace::live_trace;
 
-/// A future wrapped by [`RequestTracer::in_span`]: each poll attaches the span on the polling
-/// thread (spans started inside become its children and are handed over when the poll
-/// returns); the span ends when the future completes or is dropped.
-#[must_use = "futures do nothing unless polled"]
-#[derive(Debug)]
-pub struct Instrumented<F> {
-    tracer: RequestTracer,
-    span: Option<Span>,
-    fut: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// A future with a span (or a context) that is current on every poll
+    /// ([`crate::RequestTracer::in_span`], [`FutureExt::in_span`],
+    /// [`FutureExt::with_context`], [`crate::RequestTracer::in_current_span`]). Its span ends
+    /// when the future completes or is dropped.
+    ///
+    /// If the code around it started a trace on the polling thread with `start_trace` and the
+    /// future yields, that trace goes with the future (off the thread, so another task on the
+    /// thread can neither end it nor add to it) and comes back on whichever thread polls it
+    /// next; `end_trace` after the `.await` then finds it (see
+    /// [`crate::Stats::traces_parked`]).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Instrumented<F> {
+        span: Option<Span>,
+        ctx: Option<SpanContext>,
+        parked: Option<Parked>,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F> std::fmt::Debug for Instrumented<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("span", &self.span)
+            .field("ctx", &self.ctx)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F> Instrumented<F> {
-    pub(crate) fn new(tracer: RequestTracer, span: Span, fut: F) -> Self {
+    /// A future that makes `span` current on every poll and ends it at completion.
+    pub fn new(span: Span, fut: F) -> Self {
+        let ctx = span.context();
+        Self::with_parts(Some(span), ctx, fut)
+    }
+
+    pub(crate) fn with_parts(span: Option<Span>, ctx: Option<SpanContext>, fut: F) -> Self {
         Instrumented {
-            tracer,
-            span: Some(span),
-            fut: Box::pin(fut),
+            span,
+            ctx,
+            parked: None,
+            fut,
         }
     }
 
@@ -32,22 +69,91 @@ impl<F> Instrumented<F> {
     pub fn span_mut(&mut self) -> Option<&mut Span> {
         self.span.as_mut()
     }
+
+    /// The context current while the future runs.
+    pub fn context(&self) -> Option<&SpanContext> {
+        self.ctx.as_ref()
+    }
 }
 
 impl<F: Future> Future for Instrumented<F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
-        let ctx = this.span.as_ref().and_then(Span::context);
-        let guard = ctx.as_ref().map(|c| this.tracer.attach(c));
-        let out = this.fut.as_mut().poll(cx);
-        drop(guard);
-        if out.is_ready() {
-            if let Some(s) = this.span.take() {
-                s.end();
-            }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(ctx) = this.ctx.as_ref() else {
+            return this.fut.poll(cx);
+        };
+        let inner = live_trace(ctx).map(|t| Arc::clone(&t.tracer.0));
+        let scope = inner
+            .as_ref()
+            .and_then(|i| span_ops::enter_scope(i, ctx, this.parked.take()));
+        let out = this.fut.poll(cx);
+        if let Some(key) = scope {
+            *this.parked = span_ops::exit_scope(key, out.is_pending());
+        }
+        if out.is_ready()
+            && let Some(s) = this.span.take()
+        {
+            s.end();
         }
         out
+    }
+}
+
+/// Instrumenting futures: `fut.in_span(span)`, `fut.with_context(ctx)`.
+///
+/// ```
+/// use reqtrace_core::{FutureExt, RequestTracer};
+///
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let waker = std::task::Waker::noop();
+/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// let tracer = RequestTracer::new("api");
+/// let root = tracer.start_root("request");
+/// let step = tracer.start_detached_span_with_parent("step", &root.context());
+/// let t = tracer.clone();
+/// block_on(
+///     async move {
+///         let _inner = t.start_span("inner"); // a child of "step"
+///     }
+///     .in_span(step),
+/// );
+/// let trace = root.finish();
+/// let step = trace.span("step").unwrap();
+/// assert_eq!(trace.span("inner").unwrap().parent_id, Some(step.span_id));
+/// ```
+pub trait FutureExt: Future + Sized {
+    /// Makes `span` current on every poll; ends it when the future completes or is dropped.
+    fn in_span(self, span: Span) -> Instrumented<Self> {
+        Instrumented::new(span, self)
+    }
+
+    /// Makes `ctx` (a span of a live trace, e.g. taken before `tokio::spawn`) current on every
+    /// poll, without a span of its own.
+    fn with_context(self, ctx: SpanContext) -> Instrumented<Self> {
+        Instrumented::with_parts(None, Some(ctx), self)
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// Wraps a closure so that it runs with `ctx` current (for `spawn_blocking`, thread pools and
+/// `std::thread::spawn`): spans it starts with `start_span` join `ctx`'s trace as its children.
+/// With `None` the closure runs as is.
+pub fn bind<R>(
+    ctx: Option<SpanContext>,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> impl FnOnce() -> R + Send + 'static {
+    move || {
+        // Detached on drop, so a panicking closure leaves nothing attached on a pool thread.
+        let _scope = AttachGuard::new(ctx.as_ref().and_then(|c| {
+            let t = live_trace(c)?;
+            span_ops::attach(&t.tracer.0, c)
+        }));
+        f()
     }
 }

@@ -4,7 +4,7 @@
 //! Both are `!Send`: they refer to the creating thread's stack, so moving one to another thread
 //! is a compile error rather than a silent mix-up:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! let tracer = reqtrace_core::RequestTracer::new("svc");
 //! tracer.start_trace();
 //! let span = tracer.start_span("s");
@@ -13,7 +13,7 @@
 //!
 //! Ending a span twice cannot be written either: [`SpanGuard::end`] takes the guard by value.
 //!
-//! ```compile_fail
+//! ```compile_fail,E0382
 //! let tracer = reqtrace_core::RequestTracer::new("svc");
 //! tracer.start_trace();
 //! let span = tracer.start_span("s");
@@ -27,7 +27,8 @@ use std::mem::ManuallyDrop;
 
 use crate::data::SpanKind;
 use crate::ids::{SpanContext, SpanId};
-use crate::local::{self, FrameKey, GuardAttrs, GuardCounts, SpanKey};
+use crate::span_ops::{self, FrameKey, GuardCounts, SpanKey};
+use crate::stack::{GuardAttrs, needs_truncation};
 use crate::value::{KeyValue, Value};
 
 /// An open span on the calling thread; the span ends when the guard drops (or at
@@ -61,7 +62,7 @@ impl SpanGuard {
 
     /// Whether the span is being recorded (sampled and still open).
     pub fn is_recording(&self) -> bool {
-        self.key.is_some_and(|k| local::span_context(k).is_some())
+        self.key.is_some_and(|k| span_ops::span_context(k).is_some())
     }
 
     /// The span's id, if it is recorded.
@@ -71,7 +72,7 @@ impl SpanGuard {
 
     /// The span's context, to hand to another thread, task or service.
     pub fn context(&self) -> Option<SpanContext> {
-        self.key.and_then(local::span_context)
+        self.key.and_then(span_ops::span_context)
     }
 
     /// Sets an attribute. Takes bools, integers, floats, strings and arrays of them:
@@ -85,7 +86,7 @@ impl SpanGuard {
         if let Some(k) = self.key {
             let mut value = value.into();
             let max_len = k.max_value_len as usize;
-            if local::needs_truncation(&value, max_len) && value.truncate(max_len) {
+            if needs_truncation(&value, max_len) && value.truncate(max_len) {
                 self.counts.truncated += 1;
             }
             if self.attrs.len() < k.max_attrs as usize {
@@ -105,35 +106,35 @@ impl SpanGuard {
         I: IntoIterator<Item = KeyValue>,
     {
         if let Some(k) = self.key {
-            local::add_event(k, name.into(), attributes.into_iter().collect());
+            span_ops::add_event(k, name.into(), attributes.into_iter().collect());
         }
     }
 
     /// Marks the span failed with `message` (status `Error`).
     pub fn set_error(&mut self, message: impl Into<String>) {
         if let Some(k) = self.key {
-            local::set_status(k, false, Some(message.into()));
+            span_ops::set_status(k, false, Some(message.into()));
         }
     }
 
     /// Marks the span successful (status `Ok`), clearing an error.
     pub fn set_ok(&mut self) {
         if let Some(k) = self.key {
-            local::set_status(k, true, None);
+            span_ops::set_status(k, true, None);
         }
     }
 
     /// Sets the span's kind (server, client, …).
     pub fn set_kind(&mut self, kind: SpanKind) {
         if let Some(k) = self.key {
-            local::set_kind(k, kind);
+            span_ops::set_kind(k, kind);
         }
     }
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
         if let Some(k) = self.key {
-            local::set_name(k, name.into());
+            span_ops::set_name(k, name.into());
         }
     }
 
@@ -147,7 +148,7 @@ impl Drop for SpanGuard {
     #[inline]
     fn drop(&mut self) {
         if let Some(k) = self.key.take() {
-            local::end_span(k, &mut self.attrs, self.counts);
+            span_ops::end_span(k, &mut self.attrs, self.counts);
         }
         // Only a non-empty or spilled vector owns anything; an empty inline one is dropped by
         // simply forgetting it (safe: it holds no resources).
@@ -184,7 +185,7 @@ impl AttachGuard {
 impl Drop for AttachGuard {
     fn drop(&mut self) {
         if let Some(k) = self.key.take() {
-            local::detach(k);
+            span_ops::detach(k);
         }
     }
 }

@@ -9,7 +9,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::trace::LocalTrace;
+use std::sync::Arc;
+
+/// A context's link to a trace that is live in this process. Opaque at this layer (ids know
+/// nothing of traces); the trace layer stores its own type here and reads it back with
+/// `Arc::downcast` (see `trace::live_trace`).
+pub(crate) type LocalLink = Arc<dyn std::any::Any + Send + Sync>;
 
 /// Why an id could not be parsed from its hex form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,7 +181,7 @@ impl SpanId {
 
     /// A new random span id from the calling thread's generator (wyrand, seeded from the OS).
     pub fn random() -> Self {
-        crate::rng::next_span_id()
+        SpanId(crate::rng::next_nonzero())
     }
 }
 
@@ -318,7 +323,7 @@ pub struct SpanContext {
     pub is_remote: bool,
     /// The local trace this context joins, when it was taken from a live span of this process.
     #[serde(skip)]
-    pub(crate) local: Option<LocalTrace>,
+    pub(crate) local: Option<LocalLink>,
 }
 
 impl SpanContext {

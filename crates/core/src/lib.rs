@@ -45,33 +45,49 @@
 //! A finished span is stored on the hot path as a 64-byte record (`size_of` checked by a test)
 //! plus its attributes.
 
-mod batch;
-mod clock;
-mod config;
-pub mod data;
-pub mod export;
-mod export_worker;
-mod future;
-mod guard;
+// Layers, bottom to top; a module imports only from its own layer or below
+// (ARCHITECTURE.md, "Layers").
+// 1. ids, values, finished data, and the small things everything uses.
 pub mod ids;
-mod local;
+pub mod value;
+pub mod data;
+mod clock;
 mod rng;
+mod config;
 mod sampler;
-mod span;
 mod stats;
 mod sync;
 pub mod thread_name;
+pub mod export;
+// 2. span records, the limits applied to them, and the export worker that consumes them.
+mod batch;
+mod recorder;
+mod export_worker;
+// 3. the state a tracer's clones and threads share.
+mod tracer_state;
+// 4. a live trace and its hand-off queue.
 mod trace;
+// 5. the per-thread stack and the operations on it (the hot path).
+mod thread;
+mod stack;
+mod span_ops;
+// 6. trace assembly.
+mod assemble;
+// 7. the API.
+mod guard;
+mod span;
+mod future;
+mod root;
 mod tracer;
-pub mod value;
 
 pub use config::{BatchConfig, Limits};
 pub use data::{Event, SpanData, SpanKind, StatusCode, Trace};
 pub use export::{ExportError, Resource, SpanExporter};
-pub use future::Instrumented;
+pub use future::{FutureExt, Instrumented, bind};
 pub use guard::{AttachGuard, SpanGuard};
 pub use ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
 pub use sampler::Sampler;
+pub use root::{RootBuilder, RootRun, RootSpan};
 pub use span::Span;
 pub use stats::{DroppedSpans, ExportStats, Stats};
 pub use tracer::{RequestTracer, RequestTracerBuilder, TraceBuilder, TraceContext};

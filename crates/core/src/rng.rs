@@ -2,11 +2,11 @@
 //! OS-backed UUID v4 generator. No shared state; ids are never zero.
 //!
 //! The tracer's hot path keeps its generator state inside the thread's tracer state (one
-//! thread-local access per span); [`next_span_id`] serves everything else.
+//! thread-local access per span); [`next_nonzero`] serves everything else.
 
 use std::cell::Cell;
 
-use crate::ids::SpanId;
+use std::num::NonZeroU64;
 
 thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0) };
@@ -19,18 +19,18 @@ pub(crate) fn seed() -> u64 {
 
 /// Advances `state` and returns the next id.
 #[inline]
-pub(crate) fn step(state: &mut u64) -> SpanId {
+pub(crate) fn step(state: &mut u64) -> NonZeroU64 {
     loop {
         *state = state.wrapping_add(0xa076_1d64_78bd_642f);
         let t = u128::from(*state).wrapping_mul(u128::from(*state ^ 0xe703_7ed1_a0b4_28db));
-        if let Some(id) = SpanId::from_u64((t as u64) ^ ((t >> 64) as u64)) {
+        if let Some(id) = NonZeroU64::new((t as u64) ^ ((t >> 64) as u64)) {
             return id;
         }
     }
 }
 
 /// The next span id from the calling thread's generator.
-pub(crate) fn next_span_id() -> SpanId {
+pub(crate) fn next_nonzero() -> NonZeroU64 {
     STATE.with(|s| {
         let mut state = s.get();
         if state == 0 {

@@ -1,19 +1,22 @@
 //! [`Span`]: a span that is not on any thread's stack. It is `Send`, can be ended on any
 //! thread, and is what async tasks use to keep one span across polls on different threads.
-//! It owns its data (one allocation for its attributes when it has any) and hands itself over
-//! to its trace as a one-span batch when it ends.
+//! It owns its data (one allocation for its attributes when it has any); when it ends it joins
+//! the batch of the ending thread's frame of its trace, or is handed over as a one-span batch.
+//! Limits are applied by the same recorder as for spans on a stack. Layer: API.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::batch::{Batch, Extras, NO_EXTRAS, RawSpan, STATUS_ERROR, STATUS_OK, kind_to_u8};
 use crate::clock;
-use crate::data::{Event, SpanKind};
+use crate::data::SpanKind;
 use crate::ids::{SpanContext, SpanId};
-use crate::local;
+use crate::recorder::Recorder;
+use crate::span_ops;
+use crate::stack;
 use crate::stats;
-use crate::trace::{LocalTrace, TraceShared, hand_over};
-use crate::tracer::TracerInner;
+use crate::trace::{TraceShared, hand_over, live_trace};
+use crate::tracer_state::TracerInner;
 use crate::value::{KeyValue, Value};
 
 /// A span that can move between threads ([`crate::RequestTracer::start_detached_span`]).
@@ -56,22 +59,38 @@ impl Span {
         parent: Option<&SpanContext>,
         parent_id: u64,
     ) -> Span {
-        let Some(parent) = parent else {
+        let Some(trace) = parent.and_then(live_trace) else {
             stats::add(&inner.counters.without_trace, 1);
             return Span { state: None };
         };
-        let Some(LocalTrace(trace)) = parent.local.clone() else {
+        if !Arc::ptr_eq(&trace.tracer.0, inner) {
             stats::add(&inner.counters.without_trace, 1);
-            return Span { state: None };
-        };
-        if !Arc::ptr_eq(&trace.tracer.0, inner) || !trace.flags.is_sampled() {
             return Span { state: None };
         }
+        Span::start_in(trace, name, SpanId::random(), parent_id)
+    }
+
+    /// A span of `trace` with a given id (a root's id is chosen before its trace exists).
+    pub(crate) fn start_in(
+        trace: Arc<TraceShared>,
+        mut name: Cow<'static, str>,
+        span_id: SpanId,
+        parent_id: u64,
+    ) -> Span {
+        if !trace.is_sampled() {
+            return Span { state: None };
+        }
+        let inner = &trace.tracer;
         stats::add(&inner.counters.detached_started, 1);
+        Recorder {
+            limits: &inner.limits,
+            counters: &inner.counters,
+        }
+        .name(&mut name);
         Span {
             state: Some(Box::new(Open {
                 trace,
-                span_id: SpanId::random(),
+                span_id,
                 parent_id,
                 start: clock::now(),
                 name,
@@ -80,6 +99,13 @@ impl Span {
                 kind: 0,
                 status: 0,
             })),
+        }
+    }
+
+    fn recorder(t: &TraceShared) -> Recorder<'_> {
+        Recorder {
+            limits: &t.tracer.limits,
+            counters: &t.tracer.counters,
         }
     }
 
@@ -96,50 +122,49 @@ impl Span {
     /// The span's context (joins its local trace when handed to
     /// [`crate::RequestTracer::attach`] or `start_span_with_parent`).
     pub fn context(&self) -> Option<SpanContext> {
-        self.state.as_ref().map(|o| {
-            let mut c = SpanContext::new(o.trace.trace_id, o.span_id, o.trace.flags, false);
-            c.local = Some(LocalTrace(Arc::clone(&o.trace)));
-            c
-        })
+        self.state
+            .as_ref()
+            .map(|o| o.trace.context(o.span_id, false))
+    }
+
+    /// The span's id, if it is recorded.
+    pub fn span_id(&self) -> Option<SpanId> {
+        self.state.as_ref().map(|o| o.span_id)
     }
 
     /// Sets an attribute (same limits as on [`crate::SpanGuard`]).
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         if let Some(o) = &mut self.state {
-            let limits = &o.trace.tracer.limits;
-            let mut value = value.into();
-            if value.truncate(limits.max_attribute_value_len) {
-                stats::add(&o.trace.tracer.counters.values_truncated, 1);
-            }
-            if o.attrs.len() < limits.max_attributes_per_span {
-                o.attrs.push(KeyValue {
+            let rec = Span::recorder(&o.trace);
+            if o.attrs.len() < rec.limits.max_attributes_per_span {
+                let mut kv = KeyValue {
                     key: key.into(),
-                    value,
-                });
+                    value: value.into(),
+                };
+                rec.attribute(&mut kv);
+                o.attrs.push(kv);
             } else {
                 o.extras.dropped_attributes += 1;
-                stats::add(&o.trace.tracer.counters.attributes_dropped, 1);
+                stats::add(&rec.counters.attributes_dropped, 1);
             }
         }
     }
 
-    /// Adds a timestamped event.
+    /// Adds a timestamped event (same limits as on [`crate::SpanGuard`]).
     pub fn add_event<I>(&mut self, name: impl Into<Cow<'static, str>>, attributes: I)
     where
         I: IntoIterator<Item = KeyValue>,
     {
         if let Some(o) = &mut self.state {
-            if o.extras.events.len() < o.trace.tracer.limits.max_events_per_span {
-                let mut attributes: Vec<KeyValue> = attributes.into_iter().collect();
-                attributes.truncate(o.trace.tracer.limits.max_attributes_per_span);
-                o.extras.events.push(Event {
-                    name: name.into(),
-                    time_unix_nanos: clock::unix_nanos_now(),
-                    attributes,
-                });
-            } else {
-                o.extras.dropped_events += 1;
-                stats::add(&o.trace.tracer.counters.events_dropped, 1);
+            let rec = Span::recorder(&o.trace);
+            match rec.event(
+                o.extras.events.len(),
+                name.into(),
+                attributes.into_iter().collect(),
+                clock::unix_nanos_now(),
+            ) {
+                Some(ev) => o.extras.events.push(ev),
+                None => o.extras.dropped_events += 1,
             }
         }
     }
@@ -148,7 +173,17 @@ impl Span {
     pub fn set_error(&mut self, message: impl Into<String>) {
         if let Some(o) = &mut self.state {
             o.status = STATUS_ERROR;
-            o.extras.error = Some(message.into());
+            let m = Span::recorder(&o.trace).message(message.into());
+            o.extras.error = Some(m);
+        }
+    }
+
+    /// Renames the span.
+    pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        if let Some(o) = &mut self.state {
+            let mut name = name.into();
+            Span::recorder(&o.trace).name(&mut name);
+            o.name = name;
         }
     }
 
@@ -169,10 +204,16 @@ impl Span {
 
     /// Ends the span now.
     pub fn end(mut self) {
-        self.finish();
+        self.finish(true);
     }
 
-    fn finish(&mut self) {
+    /// Ends the span now, handing it straight to its trace (never into a thread's batch: a
+    /// root ends this way just before its trace is assembled).
+    pub(crate) fn end_to_trace(mut self) {
+        self.finish(false);
+    }
+
+    fn finish(&mut self, may_join_thread: bool) {
         let Some(mut o) = self.state.take() else {
             return;
         };
@@ -213,12 +254,16 @@ impl Span {
         let extras = has_extras.then(|| std::mem::take(&mut o.extras));
         // Cheap path: this thread is working in the span's trace, so the span joins that
         // frame's batch like any other.
-        let Some((raw, attrs, extras)) = local::record_detached(&o.trace, raw, attrs, extras)
-        else {
-            return;
+        let (raw, attrs, extras) = if may_join_thread {
+            match span_ops::record_detached(&o.trace, raw, attrs, extras) {
+                None => return,
+                Some(parts) => parts,
+            }
+        } else {
+            (raw, attrs, extras)
         };
-        let mut batch = Batch::with_capacity(1, local::current_thread_id(), None);
-        batch.thread_name = crate::thread_name::current();
+        let (thread_id, thread_name) = stack::current_thread();
+        let mut batch = Batch::with_capacity(1, thread_id, thread_name);
         batch.attrs = attrs;
         let mut raw = raw;
         if let Some(x) = extras {
@@ -234,6 +279,6 @@ impl Span {
 
 impl Drop for Span {
     fn drop(&mut self) {
-        self.finish();
+        self.finish(true);
     }
 }

@@ -28,6 +28,44 @@ pub(crate) struct ThreadCounters {
     pub traces_ended: AtomicU64,
     pub traces_started: AtomicU64,
     pub traces_unsampled: AtomicU64,
+    /// Set once when the owning thread exits: the registry folds the block into its totals.
+    pub retired: std::sync::atomic::AtomicBool,
+}
+
+impl ThreadCounters {
+    /// The block's values now.
+    pub fn totals(&self) -> ThreadTotals {
+        ThreadTotals {
+            started: self.started.load(Relaxed),
+            finished: self.finished.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            traces_ended: self.traces_ended.load(Relaxed),
+            traces_started: self.traces_started.load(Relaxed),
+            traces_unsampled: self.traces_unsampled.load(Relaxed),
+        }
+    }
+}
+
+/// Sums of [`ThreadCounters`] blocks (plain numbers).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ThreadTotals {
+    pub started: u64,
+    pub finished: u64,
+    pub delivered: u64,
+    pub traces_ended: u64,
+    pub traces_started: u64,
+    pub traces_unsampled: u64,
+}
+
+impl ThreadTotals {
+    pub fn add(&mut self, o: &ThreadTotals) {
+        self.started += o.started;
+        self.finished += o.finished;
+        self.delivered += o.delivered;
+        self.traces_ended += o.traces_ended;
+        self.traces_started += o.traces_started;
+        self.traces_unsampled += o.traces_unsampled;
+    }
 }
 
 /// Adds `n` to a counter that only the calling thread writes: a load and a store, not an RMW.
@@ -40,6 +78,10 @@ pub(crate) fn owner_add(counter: &AtomicU64, n: u64) {
 #[derive(Debug, Default)]
 pub(crate) struct SharedCounters {
     pub delivered: AtomicU64,
+    /// Traces started / ended off a thread stack (owned roots) are counted here.
+    pub traces_started: AtomicU64,
+    pub traces_unsampled: AtomicU64,
+    pub traces_ended: AtomicU64,
     pub detached_started: AtomicU64,
     pub detached_finished: AtomicU64,
     pub dropped_buffer_full: AtomicU64,
@@ -53,6 +95,15 @@ pub(crate) struct SharedCounters {
     pub attributes_dropped: AtomicU64,
     pub events_dropped: AtomicU64,
     pub values_truncated: AtomicU64,
+    pub keys_truncated: AtomicU64,
+    pub names_truncated: AtomicU64,
+    pub depth_limited: AtomicU64,
+    /// Live traces (a gauge bounded by `max_open_traces`).
+    pub open_traces: AtomicU64,
+    pub traces_refused: AtomicU64,
+    pub traces_abandoned: AtomicU64,
+    pub traces_evicted: AtomicU64,
+    pub traces_parked: AtomicU64,
     pub queued: AtomicU64,
     pub export_queued: AtomicU64,
     pub exported: AtomicU64,
@@ -152,16 +203,43 @@ pub struct Stats {
     pub attributes_dropped: u64,
     /// Events dropped by `max_events_per_span`.
     pub events_dropped: u64,
-    /// String values cut to `max_attribute_value_len`.
+    /// String values cut to `max_attribute_value_len`, and arrays cut to `max_array_len`
+    /// (counted once per value).
     pub values_truncated: u64,
+    /// Attribute keys cut to `max_attribute_key_len`.
+    pub keys_truncated: u64,
+    /// Span and event names, error messages and trace states cut to their limits
+    /// (`max_name_len`, `max_attribute_value_len`, `max_trace_state_len`).
+    pub names_truncated: u64,
+    /// `start_span` calls refused because the thread already had `max_open_spans_per_thread`
+    /// spans open (nothing recorded).
+    pub spans_depth_limited: u64,
     /// Traces started (sampled or not).
     pub traces_started: u64,
     /// Traces started unsampled.
     pub traces_unsampled: u64,
-    /// Traces ended.
+    /// Traces ended (by `end_trace` or by finishing a [`crate::RootSpan`]).
     pub traces_ended: u64,
+    /// Traces live now (a gauge, bounded by `max_open_traces`).
+    pub traces_open: u64,
+    /// Traces not recorded because `max_open_traces` traces were live (they still propagate
+    /// their ids; their spans record nothing).
+    pub traces_refused: u64,
+    /// Traces dropped without being ended: every handle to them went away (a thread exited
+    /// inside one, a `RootSpan` was dropped with no exporter to take its spans, a trace was
+    /// evicted). Their buffered spans are counted in `dropped.abandoned`.
+    pub traces_abandoned: u64,
+    /// Of those, traces evicted from a thread that held `max_traces_per_thread` traces started
+    /// with `start_trace` and never ended (the oldest goes first).
+    pub traces_evicted: u64,
+    /// Times a trace started with `start_trace` was carried by an instrumented future across an
+    /// `.await` (taken off the thread when the future yielded, put back when it was polled).
+    pub traces_parked: u64,
     /// The export worker's counters.
     pub export: ExportStats,
+    /// Per-thread counter blocks the tracer holds (a gauge): one per live thread that used
+    /// the tracer; an exited thread's block is folded into the totals and freed.
+    pub thread_blocks: u64,
 }
 
 impl Stats {
@@ -179,20 +257,28 @@ impl Stats {
     }
 }
 
-pub(crate) fn snapshot(
-    threads: &[std::sync::Arc<ThreadCounters>],
-    shared: &SharedCounters,
-) -> Stats {
-    let mut s = Stats::default();
-    for t in threads {
-        s.spans_started += t.started.load(Relaxed);
-        s.spans_finished += t.finished.load(Relaxed);
-        s.traces_started += t.traces_started.load(Relaxed);
-        s.traces_unsampled += t.traces_unsampled.load(Relaxed);
-        s.spans_delivered += t.delivered.load(Relaxed);
-        s.traces_ended += t.traces_ended.load(Relaxed);
-    }
+pub(crate) fn snapshot(t: ThreadTotals, shared: &SharedCounters) -> Stats {
+    let mut s = Stats {
+        spans_started: t.started,
+        spans_finished: t.finished,
+        spans_delivered: t.delivered,
+        traces_started: t.traces_started,
+        traces_unsampled: t.traces_unsampled,
+        traces_ended: t.traces_ended,
+        ..Stats::default()
+    };
     let l = |c: &AtomicU64| c.load(Relaxed);
+    s.traces_ended += l(&shared.traces_ended);
+    s.traces_started += l(&shared.traces_started);
+    s.traces_unsampled += l(&shared.traces_unsampled);
+    s.traces_open = l(&shared.open_traces);
+    s.traces_refused = l(&shared.traces_refused);
+    s.traces_abandoned = l(&shared.traces_abandoned);
+    s.traces_evicted = l(&shared.traces_evicted);
+    s.traces_parked = l(&shared.traces_parked);
+    s.keys_truncated = l(&shared.keys_truncated);
+    s.names_truncated = l(&shared.names_truncated);
+    s.spans_depth_limited = l(&shared.depth_limited);
     s.spans_started += l(&shared.detached_started);
     s.spans_finished += l(&shared.detached_finished);
     s.spans_delivered += l(&shared.delivered);

@@ -1,4 +1,7 @@
-//! The shared state of one live trace ([`TraceShared`]) and its lock-free hand-off queue.
+//! One live trace ([`TraceShared`]): what it was started with, and the lock-free hand-off
+//! queue where the batches of every thread that recorded its spans meet. Layer: above the
+//! tracer state and the span records; below the per-thread stacks, trace assembly
+//! (`assemble.rs`, which finishes a trace) and the API.
 //!
 //! # The hand-off
 //! Every thread that records spans of a trace fills a [`Batch`] of its own and hands it over
@@ -16,7 +19,10 @@
 //!    Dekker argument at least one side sees the other's write, and `SegQueue::pop` hands each
 //!    batch to exactly one of them, so no batch stays behind unnoticed.
 //! 3. Whatever is still in the inbox when the last handle drops is counted in `Drop`
-//!    (late if the trace ended, abandoned if it never did).
+//!    (late if the trace ended, abandoned if it never did), and a recorded trace that never
+//!    ended is counted in `traces_abandoned` there. The live-trace gauge (`open_traces`,
+//!    bounded by `max_open_traces`) is raised when a recorded trace is created and lowered
+//!    in `Drop`: it counts `TraceShared` values, so it is exact whatever ends the trace.
 //! 4. `queued` (the tracer-wide gauge) is raised before a push and lowered after each pop, and a
 //!    push that would take it over `max_buffered_spans` is refused: memory is bounded.
 
@@ -26,30 +32,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{AtomicBool, Inbox, fence};
 
 use crate::batch::{Batch, TraceKey};
-use crate::data::SpanData;
-use crate::ids::{TraceFlags, TraceId};
+use crate::ids::{LocalLink, SpanContext, SpanId, TraceFlags, TraceId};
 use crate::stats;
-use crate::tracer::TracerInner;
+use crate::tracer_state::TracerRef;
+use crate::value::KeyValue;
 
-/// A thread's own handle on its tracer. The traces a thread starts hold this rather than the
-/// tracer's `Arc` itself, so starting and ending a trace changes a reference count that only
-/// this thread touches (two threads starting traces never contend on one cache line).
-pub(crate) struct TracerRef(pub Arc<TracerInner>);
-
-impl std::ops::Deref for TracerRef {
-    type Target = TracerInner;
-    fn deref(&self) -> &TracerInner {
-        &self.0
-    }
+/// What a trace is started with.
+pub(crate) struct TraceStart {
+    pub trace_id: TraceId,
+    pub flags: TraceFlags,
+    /// The remote parent span, when continuing another service's trace.
+    pub remote_parent: Option<SpanId>,
+    pub trace_state: Option<String>,
+    pub attributes: Vec<KeyValue>,
+    /// Raw clock ticks.
+    pub start: u64,
 }
 
-/// One live trace, shared by the threads that record into it.
+/// One live trace, shared by the threads that record into it and by whoever will finish it.
 pub(crate) struct TraceShared {
     pub tracer: Arc<TracerRef>,
     pub trace_id: TraceId,
     pub flags: TraceFlags,
     /// The remote parent span (0: none).
     pub remote_parent: u64,
+    /// Raw clock ticks at the start.
+    pub start: u64,
+    pub trace_state: Option<String>,
+    /// Trace-level attributes (carried by the trace's local root spans).
+    pub attributes: Option<Arc<[KeyValue]>>,
+    /// Span id used in propagated contexts of an unsampled trace.
+    pub placeholder: SpanId,
+    /// Counted in the live-trace gauge (a recorded trace admitted under `max_open_traces`).
+    counted: bool,
     inbox: Inbox<Batch>,
     ended: AtomicBool,
     /// Spans accepted into this trace (for `max_spans_per_trace`).
@@ -58,27 +73,35 @@ pub(crate) struct TraceShared {
     pub dropped: AtomicU64,
 }
 
-/// A handle that lets a [`crate::SpanContext`] join a live local trace.
-#[derive(Clone)]
-pub(crate) struct LocalTrace(pub Arc<TraceShared>);
-
 impl TraceShared {
-    pub fn new(
-        tracer: Arc<TracerRef>,
-        trace_id: TraceId,
-        flags: TraceFlags,
-        remote_parent: u64,
-    ) -> Arc<Self> {
+    /// A new live trace. A sampled trace is recorded only if the tracer admits it under
+    /// `max_open_traces`; otherwise it comes back unsampled (ids still propagate).
+    pub fn new(tracer: Arc<TracerRef>, mut t: TraceStart) -> Arc<Self> {
+        let counted = t.flags.is_sampled() && tracer.admit_trace();
+        if !counted {
+            t.flags = t.flags.with_sampled(false);
+        }
+        let attributes = (!t.attributes.is_empty()).then(|| Arc::from(t.attributes));
         Arc::new(TraceShared {
             tracer,
-            trace_id,
-            flags,
-            remote_parent,
+            trace_id: t.trace_id,
+            flags: t.flags,
+            remote_parent: t.remote_parent.map_or(0, SpanId::to_u64),
+            start: t.start,
+            trace_state: t.trace_state,
+            attributes,
+            placeholder: SpanId::random(),
+            counted,
             inbox: Inbox::new(),
             ended: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         })
+    }
+
+    /// Whether spans of this trace are recorded.
+    pub fn is_sampled(&self) -> bool {
+        self.flags.is_sampled()
     }
 
     /// What the trace's batches share, for conversion.
@@ -87,16 +110,37 @@ impl TraceShared {
             trace_id: self.trace_id,
             flags: self.flags,
             remote_parent: self.remote_parent,
+            attributes: self.attributes.clone(),
         }
+    }
+
+    /// The remote parent's id, if any.
+    pub fn remote_parent_id(&self) -> Option<SpanId> {
+        SpanId::from_u64(self.remote_parent)
+    }
+
+    /// The trace-level attributes, cloned.
+    pub fn attributes_vec(&self) -> Vec<KeyValue> {
+        self.attributes.as_deref().map(<[_]>::to_vec).unwrap_or_default()
     }
 
     pub fn is_ended(&self) -> bool {
         self.ended.load(Ordering::Acquire)
     }
 
+    /// A context for span `span_id` of this trace that joins it from any thread.
+    pub fn context(self: &Arc<Self>, span_id: SpanId, is_remote: bool) -> SpanContext {
+        let mut ctx = SpanContext::new(self.trace_id, span_id, self.flags, is_remote);
+        ctx.local = Some(Arc::clone(self) as LocalLink);
+        ctx
+    }
+
     /// Applies `max_spans_per_trace` to `batch`, cutting and counting what does not fit.
-    fn admit(&self, batch: &mut Batch) {
+    pub fn admit(&self, batch: &mut Batch) {
         let n = batch.len() as u64;
+        if n == 0 {
+            return;
+        }
         let limit = self.tracer.limits.max_spans_per_trace as u64;
         let before = self.accepted.fetch_add(n, Ordering::Relaxed);
         let allowed = limit.saturating_sub(before).min(n);
@@ -106,6 +150,12 @@ impl TraceShared {
             stats::add(&self.dropped, cut);
             batch.truncate(allowed as usize);
         }
+    }
+
+    /// Room left under `max_spans_per_trace` (a hint: concurrent hand-offs may take it).
+    pub fn room(&self) -> u64 {
+        (self.tracer.limits.max_spans_per_trace as u64)
+            .saturating_sub(self.accepted.load(Ordering::Relaxed))
     }
 
     /// Drains the inbox, counting every span as late (ended) or abandoned (never ended).
@@ -123,64 +173,46 @@ impl TraceShared {
         }
     }
 
-    /// Marks the trace ended and converts its own thread's batch plus every batch in the inbox.
-    /// Returns the spans (sorted by start; the caller counts them delivered) and leaves `own`
-    /// cleared for reuse.
-    pub fn finish(&self, own: &mut Batch) -> Vec<SpanData> {
-        self.ended.store(true, Ordering::SeqCst);
+    /// Marks the trace ended (exactly once: `false` if it already was) and takes every batch
+    /// waiting in the inbox. Batches handed over afterwards are counted late by their
+    /// producers (invariant 2).
+    pub fn end_and_drain(&self) -> Option<Vec<Batch>> {
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return None;
+        }
         fence(Ordering::SeqCst);
         let c = &self.tracer.counters;
-        let mut spans = Vec::new();
-        if self.tracer.retain {
-            self.admit(own);
-            if self.tracer.has_exporter() && !own.is_empty() {
-                self.tracer.export_batch(self.key(), own.clone());
-            }
-            let mut others = Vec::new();
-            while let Some(b) = self.inbox.pop() {
-                stats::sub(&c.queued, b.len() as u64);
-                others.push(b);
-            }
-            // Order by start time through a small index, not by moving SpanData around.
-            let total = own.len() + others.iter().map(Batch::len).sum::<usize>();
-            let mut order: Vec<(u64, u32, u32)> = Vec::with_capacity(total);
-            for (bn, b) in std::iter::once(&*own).chain(others.iter()).enumerate() {
-                for (i, raw) in b.spans.iter().enumerate() {
-                    order.push((raw.start, bn as u32, i as u32));
-                }
-            }
-            // Stable and adaptive: a batch is already in end order, which is start order but for
-            // parents, so this is a few run merges rather than a full sort.
-            order.sort();
-            spans.reserve_exact(total);
-            for (_, bn, i) in order {
-                let b = if bn == 0 {
-                    &mut *own
-                } else {
-                    &mut others[bn as usize - 1]
-                };
-                spans.push(b.convert(i as usize, self.key()));
-            }
-            // Counted as delivered by the caller, on its own thread's counters.
-            for b in others {
-                self.tracer.recycle(b);
-            }
-        } else if !own.is_empty() {
-            self.tracer.export_batch(self.key(), std::mem::take(own));
+        let mut out = Vec::new();
+        while let Some(b) = self.inbox.pop() {
+            stats::sub(&c.queued, b.len() as u64);
+            out.push(b);
         }
-        own.clear();
-        spans
+        Some(out)
     }
 }
 
 impl Drop for TraceShared {
     fn drop(&mut self) {
         self.drain_undelivered();
+        if self.counted {
+            let c = &self.tracer.counters;
+            stats::sub(&c.open_traces, 1);
+            if !self.is_ended() {
+                stats::add(&c.traces_abandoned, 1);
+            }
+        }
     }
 }
 
-/// Hands a thread's batch of `trace` over: to the exporter (if any) and, when traces are
-/// retained, to the trace's inbox. Returns the batch, emptied, when it can be reused.
+/// The live trace a context joins, if it was taken from a live span of this process.
+pub(crate) fn live_trace(ctx: &SpanContext) -> Option<Arc<TraceShared>> {
+    let link = ctx.local.as_ref()?;
+    Arc::clone(link).downcast::<TraceShared>().ok()
+}
+
+/// Hands a thread's batch of `trace` over: when traces are retained, to the trace's inbox
+/// (the exporter gets it when the trace is finished); otherwise straight to the exporter.
+/// Returns the batch, emptied, when it can be reused.
 pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Batch> {
     if batch.is_empty() {
         return Some(batch);
@@ -188,14 +220,19 @@ pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Ba
     let tracer = &trace.tracer;
     let c = &tracer.counters;
     if !tracer.retain {
+        trace.admit(&mut batch);
+        if batch.is_empty() {
+            return Some(batch);
+        }
         tracer.export_batch(trace.key(), batch);
         return None;
     }
     trace.admit(&mut batch);
-    if tracer.has_exporter() {
-        tracer.export_batch(trace.key(), batch.clone());
-    }
     let n = batch.len() as u64;
+    if n == 0 {
+        batch.clear();
+        return Some(batch);
+    }
     if trace.is_ended() {
         stats::add(&c.dropped_late, n);
         batch.clear();
@@ -224,7 +261,11 @@ pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Ba
 mod loom_tests {
     use super::*;
     use crate::batch::{NO_EXTRAS, RawSpan};
-    use crate::tracer::RequestTracer;
+    use crate::config::Limits;
+    use crate::export::Resource;
+    use crate::sampler::Sampler;
+    use crate::stats::SharedCounters;
+    use crate::tracer_state::TracerInner;
     use loom::thread;
 
     fn one_span_batch() -> Batch {
@@ -244,13 +285,26 @@ mod loom_tests {
         b
     }
 
-    fn setup() -> (RequestTracer, Arc<TraceShared>) {
-        let tracer = RequestTracer::new("loom");
+    fn setup() -> (Arc<TracerInner>, Arc<TraceShared>) {
+        let tracer = Arc::new(TracerInner::new(
+            Resource::new("loom"),
+            Sampler::AlwaysOn,
+            Limits::default(),
+            true,
+            Arc::new(SharedCounters::default()),
+            None,
+            u64::MAX,
+        ));
         let trace = TraceShared::new(
-            Arc::new(TracerRef(Arc::clone(tracer.inner()))),
-            TraceId::random(),
-            TraceFlags::SAMPLED,
-            0,
+            Arc::new(TracerRef(Arc::clone(&tracer))),
+            TraceStart {
+                trace_id: TraceId::random(),
+                flags: TraceFlags::SAMPLED,
+                remote_parent: None,
+                trace_state: None,
+                attributes: Vec::new(),
+                start: 0,
+            },
         );
         (tracer, trace)
     }
@@ -263,8 +317,8 @@ mod loom_tests {
         })
     }
 
-    fn delivered_and_dropped(t: &RequestTracer) -> (u64, u64, u64) {
-        let c = &t.inner().counters;
+    fn delivered_and_dropped(t: &TracerInner) -> (u64, u64, u64) {
+        let c = &t.counters;
         (
             c.delivered.load(Ordering::Relaxed),
             c.dropped_late.load(Ordering::Relaxed) + c.dropped_abandoned.load(Ordering::Relaxed),
@@ -279,8 +333,8 @@ mod loom_tests {
         loom::model(|| {
             let (tracer, trace) = setup();
             let producer = spawn_producer(&trace);
-            let mut own = Batch::default();
-            let spans = trace.finish(&mut own);
+            // The consumer's side of `assemble::finish`: end the trace, take the inbox.
+            let spans: usize = trace.end_and_drain().unwrap().iter().map(Batch::len).sum();
             producer.join().unwrap();
             // Invariant 2: nothing is left behind in the inbox once both sides are done,
             // even before the last handle drops.
@@ -289,7 +343,7 @@ mod loom_tests {
             drop(trace);
             let (_, dropped_after, _) = delivered_and_dropped(&tracer);
             assert_eq!(dropped, dropped_after);
-            assert_eq!(spans.len() as u64 + dropped, 1);
+            assert_eq!(spans as u64 + dropped, 1);
             assert_eq!(queued, 0);
         });
     }

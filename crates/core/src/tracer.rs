@@ -4,81 +4,23 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
-use parking_lot::Mutex;
-
-use crate::batch::{Batch, TraceKey};
+use crate::assemble;
 use crate::config::{BatchConfig, Limits};
-use crate::data::Trace;
+use crate::data::{SpanKind, Trace};
 use crate::export::{ExportError, Resource, SpanExporter};
 use crate::export_worker::ExportWorker;
-use crate::future::Instrumented;
+use crate::future::{self, Instrumented};
 use crate::guard::{AttachGuard, SpanGuard};
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
-use crate::local;
+use crate::root::{RootBuilder, RootSpan, new_trace_start};
 use crate::sampler::Sampler;
 use crate::span::Span;
-use crate::stats::{self, SharedCounters, Stats, ThreadCounters};
+use crate::span_ops;
+use crate::stats::{SharedCounters, Stats};
+use crate::tracer_state::TracerInner;
 use crate::value::{KeyValue, Value};
-
-/// State shared by every clone of a tracer and every thread using it.
-pub(crate) struct TracerInner {
-    pub resource: Resource,
-    pub sampler: Sampler,
-    pub limits: Limits,
-    /// Whether finished spans are kept for `end_trace` (otherwise only exported).
-    pub retain: bool,
-    pub counters: Arc<SharedCounters>,
-    threads: Mutex<Vec<Arc<ThreadCounters>>>,
-    recycled: ArrayQueue<Batch>,
-    exporter: Option<ExportWorker>,
-    flush_interval_nanos: u64,
-    /// False once every `RequestTracer` handle is gone (threads may still hold the state).
-    alive: AtomicBool,
-}
-
-impl TracerInner {
-    pub fn register_thread(&self) -> Arc<ThreadCounters> {
-        let c = Arc::new(ThreadCounters::default());
-        self.threads.lock().push(Arc::clone(&c));
-        c
-    }
-
-    pub fn take_recycled(&self) -> Option<Batch> {
-        self.recycled.pop()
-    }
-
-    pub fn recycle(&self, mut b: Batch) {
-        b.clear();
-        let _ = self.recycled.push(b);
-    }
-
-    /// Whether any `RequestTracer` handle still exists.
-    pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
-
-    #[inline]
-    pub fn has_exporter(&self) -> bool {
-        self.exporter.is_some()
-    }
-
-    #[inline]
-    pub fn flush_interval_nanos(&self) -> u64 {
-        self.flush_interval_nanos
-    }
-
-    /// Gives a batch to the export worker (or, with none and no retention, counts it lost).
-    pub fn export_batch(&self, key: TraceKey, batch: Batch) {
-        match &self.exporter {
-            Some(w) => w.offer(key, batch),
-            None => stats::add(&self.counters.dropped_export_failed, batch.len() as u64),
-        }
-    }
-}
 
 /// Records spans of requests, on any number of threads. Cheap to clone (an `Arc`).
 ///
@@ -122,7 +64,7 @@ struct LastHandle(Arc<TracerInner>);
 
 impl Drop for LastHandle {
     fn drop(&mut self) {
-        self.0.alive.store(false, Ordering::Release);
+        self.0.mark_dead();
         if let Some(w) = &self.0.exporter {
             let _ = w.shutdown();
         }
@@ -191,6 +133,13 @@ impl RequestTracer {
     /// Starts a new trace on the calling thread and returns its id. Spans started on this
     /// thread belong to it until [`RequestTracer::end_trace`]. Starting a trace while another
     /// is active on the thread suspends the outer one until the inner one ends.
+    ///
+    /// This is the seed's model, for code that runs a request on one thread (a worker pool, a
+    /// blocking handler). In async code, where a request's future moves between threads and
+    /// many requests share a thread, use [`RequestTracer::start_root`]: the trace is then an
+    /// owned value that any thread or task can finish. (A trace started here and held across
+    /// an `.await` inside an instrumented future travels with that future; held across a bare
+    /// `.await` it stays on the thread, where another task could end it.)
     pub fn start_trace(&self) -> TraceId {
         self.trace_builder().start()
     }
@@ -227,7 +176,7 @@ impl RequestTracer {
     /// (the former is counted in [`Stats::spans_without_trace`]).
     #[inline]
     pub fn start_span(&self, name: impl Into<Cow<'static, str>>) -> SpanGuard {
-        SpanGuard::new(local::start_span(&self.inner, name.into()))
+        SpanGuard::new(span_ops::start_span(&self.inner, name.into()))
     }
 
     /// Starts a span as a child of `parent`, typically a context taken on another thread. The
@@ -239,7 +188,7 @@ impl RequestTracer {
         name: impl Into<Cow<'static, str>>,
         parent: &SpanContext,
     ) -> SpanGuard {
-        SpanGuard::new(local::start_span_with_parent(
+        SpanGuard::new(span_ops::start_span_with_parent(
             &self.inner,
             name.into(),
             parent,
@@ -249,14 +198,14 @@ impl RequestTracer {
     /// Makes `parent` the current span on this thread until the guard drops: spans started
     /// meanwhile are its children and join its trace.
     pub fn attach(&self, parent: &SpanContext) -> AttachGuard {
-        AttachGuard::new(local::attach(&self.inner, parent))
+        AttachGuard::new(span_ops::attach(&self.inner, parent))
     }
 
     /// A span that is not tied to this thread's stack: it can be moved to other threads and
     /// ended anywhere. Its parent is the current span (if any). Costs an allocation; use
     /// [`RequestTracer::start_span`] on the hot path.
     pub fn start_detached_span(&self, name: impl Into<Cow<'static, str>>) -> Span {
-        let current = local::current(&self.inner, true);
+        let current = span_ops::current(&self.inner, true);
         let (ctx, parent_id) = match current {
             Some(c) => (c.context, c.parent_for_new),
             None => (None, 0),
@@ -281,44 +230,132 @@ impl RequestTracer {
     }
 
     /// Wraps a future so that a span named `name` covers it and is current on every poll,
-    /// whichever thread polls it; spans started inside are its children.
+    /// whichever thread polls it; spans started inside are its children. The span's parent
+    /// is the current span *now*, when `in_span` is called (not at the first poll).
     pub fn in_span<F: Future>(
         &self,
         name: impl Into<Cow<'static, str>>,
         fut: F,
     ) -> Instrumented<F> {
-        Instrumented::new(self.clone(), self.start_detached_span(name), fut)
+        Instrumented::new(self.start_detached_span(name), fut)
     }
 
-    /// Ends the calling thread's current trace and returns it with every span that finished:
-    /// its own, and those of other threads handed over before now. Spans of this trace still
-    /// open on this thread are closed and returned marked `unfinished`. `None` if no trace is
-    /// active on this thread.
+    /// Wraps a future so that the current context (taken now) is current on every poll:
+    /// what to hand to `tokio::spawn` so the task's spans join this trace.
+    ///
+    /// ```
+    /// # use reqtrace_core::RequestTracer;
+    /// # let tracer = RequestTracer::new("api");
+    /// # let root = tracer.start_root("request");
+    /// # let _g = root.attach();
+    /// let t = tracer.clone();
+    /// let task = tracer.in_current_span(async move {
+    ///     let _s = t.start_span("in the spawned task");
+    /// });
+    /// // tokio::spawn(task);
+    /// # drop(task);
+    /// ```
+    pub fn in_current_span<F: Future>(&self, fut: F) -> Instrumented<F> {
+        Instrumented::with_parts(None, self.current_span_context(), fut)
+    }
+
+    /// Wraps a closure so that it runs with the current context (taken now) attached, on
+    /// whatever thread runs it: what to hand to `tokio::task::spawn_blocking`, a thread pool
+    /// or `std::thread::spawn`.
+    ///
+    /// ```
+    /// use reqtrace_core::RequestTracer;
+    ///
+    /// let tracer = RequestTracer::new("api");
+    /// let root = tracer.start_root("request");
+    /// let guard = root.attach();
+    /// let t = tracer.clone();
+    /// std::thread::spawn(tracer.bind(move || drop(t.start_span("blocking work"))))
+    ///     .join()
+    ///     .unwrap();
+    /// drop(guard);
+    /// let trace = root.finish();
+    /// assert_eq!(trace.span("blocking work").unwrap().parent_id, Some(trace.span("request").unwrap().span_id));
+    /// ```
+    pub fn bind<R>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> impl FnOnce() -> R + Send + 'static {
+        future::bind(self.current_span_context(), f)
+    }
+
+    /// Starts a trace as an owned value: its root span, named `name`, with no parent. The
+    /// [`RootSpan`] is `Send`; finish it from any thread with [`RootSpan::finish`] (or drop it
+    /// to send the spans to the exporter). The form for async services.
+    pub fn start_root(&self, name: impl Into<Cow<'static, str>>) -> RootSpan {
+        self.root_builder(name).start()
+    }
+
+    /// A builder for a [`RootSpan`] with a remote parent, trace state, attributes or kind.
+    ///
+    /// ```
+    /// use reqtrace_core::{RequestTracer, SpanContext, SpanKind};
+    ///
+    /// let tracer = RequestTracer::new("api");
+    /// let remote: SpanContext = tracer.start_root("client").context(); // e.g. from a header
+    /// let root = tracer
+    ///     .root_builder("GET /users")
+    ///     .parent(&remote)
+    ///     .kind(SpanKind::Server)
+    ///     .attribute("request.id", 7)
+    ///     .start();
+    /// assert_eq!(root.trace_id(), remote.trace_id);
+    /// let trace = root.finish();
+    /// assert_eq!(trace.spans[0].parent_id, Some(remote.span_id));
+    /// assert_eq!(trace.spans[0].kind, SpanKind::Server);
+    /// ```
+    pub fn root_builder(&self, name: impl Into<Cow<'static, str>>) -> RootBuilder<'_> {
+        RootBuilder {
+            inner: &self.inner,
+            sampler: &self.inner.sampler,
+            name: name.into(),
+            parent: None,
+            trace_state: None,
+            attributes: Vec::new(),
+            kind: SpanKind::Internal,
+        }
+    }
+
+    /// Ends the calling thread's current trace (the innermost one started with
+    /// [`RequestTracer::start_trace`] on this thread) and returns it with every span that
+    /// finished: its own, and those of other threads handed over before now. Spans of this
+    /// trace still open on this thread are closed and returned marked `unfinished`. `None` if
+    /// no trace started with `start_trace` is active on this thread.
     pub fn end_trace(&self) -> Option<Trace> {
-        local::end_trace(&self.inner)
+        let (frame, end) = span_ops::pop_trace_frame(&self.inner)?;
+        let mut batch = frame.batch;
+        let finished = assemble::finish(&frame.trace, &mut batch, end);
+        let delivered = finished.as_ref().map_or(0, |f| f.delivered);
+        span_ops::count_trace_end(&self.inner, delivered, batch);
+        finished.map(|f| f.trace)
     }
 
     /// The current trace's id on this thread.
     pub fn trace_id(&self) -> Option<TraceId> {
-        local::current(&self.inner, false).map(|c| c.trace_id)
+        span_ops::current(&self.inner, false).map(|c| c.trace_id)
     }
 
     /// The innermost open span's id on this thread (or the attached parent's).
     pub fn current_span_id(&self) -> Option<SpanId> {
-        local::current(&self.inner, false).and_then(|c| c.span_id)
+        span_ops::current(&self.inner, false).and_then(|c| c.span_id)
     }
 
     /// The context to hand to another thread, task or service: the innermost open span's, or
     /// when none is open, the trace's remote parent (or, in an unsampled trace, a stand-in
     /// span id so the trace id still propagates).
     pub fn current_span_context(&self) -> Option<SpanContext> {
-        local::current(&self.inner, true).and_then(|c| c.context)
+        span_ops::current(&self.inner, true).and_then(|c| c.context)
     }
 
     /// The seed's `get_trace_context()`: trace id, current span id, flags, trace state and
     /// service name.
     pub fn trace_context(&self) -> Option<TraceContext> {
-        let c = local::current(&self.inner, true)?;
+        let c = span_ops::current(&self.inner, true)?;
         Some(TraceContext {
             trace_id: c.trace_id,
             span_id: c.span_id,
@@ -331,8 +368,7 @@ impl RequestTracer {
     /// A snapshot of the counters. Exact accounting identities hold when no span is in motion
     /// (see [`Stats`]).
     pub fn stats(&self) -> Stats {
-        let threads = self.inner.threads.lock().clone();
-        stats::snapshot(&threads, &self.inner.counters)
+        self.inner.stats()
     }
 
     /// Delivers everything queued for the exporter and flushes it; waits at most `timeout`.
@@ -357,13 +393,6 @@ impl RequestTracer {
     }
 }
 
-impl RequestTracer {
-    /// The shared state (for the crate's own model-checking tests).
-    #[cfg(all(test, loom))]
-    pub(crate) fn inner(&self) -> &Arc<TracerInner> {
-        &self.inner
-    }
-}
 
 /// The seed's trace context: what [`RequestTracer::trace_context`] returns.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -451,9 +480,10 @@ impl RequestTracerBuilder {
         self
     }
 
-    /// Whether `end_trace` returns the trace's spans. Default: yes without an exporter, no
-    /// with one (spans then go only to the exporter and `end_trace` returns the trace's
-    /// metadata with no spans). With both, each span is delivered to both.
+    /// Whether `end_trace` / [`RootSpan::finish`] return the trace's spans. Default: yes
+    /// without an exporter, no with one (spans then stream to the exporter as batches fill or
+    /// age, and `end_trace` returns the trace's metadata with no spans). With both, each span
+    /// is delivered to both: the exporter gets a trace's spans when the trace is finished.
     pub fn retain_traces(mut self, retain: bool) -> Self {
         self.retain = Some(retain);
         self
@@ -478,18 +508,15 @@ impl RequestTracerBuilder {
                 retain,
             )
         });
-        let inner = Arc::new(TracerInner {
-            resource: self.resource,
-            sampler: self.sampler,
+        let inner = Arc::new(TracerInner::new(
+            self.resource,
+            self.sampler,
             limits,
             retain,
             counters,
-            threads: Mutex::new(Vec::new()),
-            recycled: ArrayQueue::new(256),
             exporter,
             flush_interval_nanos,
-            alive: AtomicBool::new(true),
-        });
+        ));
         RequestTracer {
             _handle: Arc::new(LastHandle(Arc::clone(&inner))),
             inner,
@@ -535,27 +562,13 @@ impl TraceBuilder<'_> {
     /// Starts the trace on the calling thread and returns its id.
     pub fn start(self) -> TraceId {
         let inner = &self.tracer.inner;
-        let (trace_id, random) = match &self.parent {
-            Some(p) => (p.trace_id, p.trace_flags.is_random()),
-            None => (TraceId::random(), true),
-        };
-        let sampled = inner.sampler.should_sample(trace_id, self.parent.as_ref());
-        let mut flags = TraceFlags::NONE.with_sampled(sampled);
-        if random {
-            flags = flags | TraceFlags::RANDOM;
-        }
-        let mut attributes = self.attributes;
-        attributes.truncate(inner.limits.max_attributes_per_span);
-        local::start_trace(
+        let start = new_trace_start(
             inner,
-            local::NewTrace {
-                trace_id,
-                flags,
-                parent: self.parent,
-                trace_state: self.trace_state,
-                attributes,
-            },
+            &inner.sampler,
+            self.parent.as_ref(),
+            self.trace_state,
+            self.attributes,
         );
-        trace_id
+        span_ops::start_trace(inner, start).trace_id
     }
 }

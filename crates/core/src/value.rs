@@ -63,8 +63,29 @@ impl Value {
         }
     }
 
+    /// Shortens an array to at most `max_elements` elements and its string values (also inside
+    /// arrays) to at most `max_bytes` bytes each; what is cut is freed. Returns whether
+    /// anything was cut.
+    pub fn limit(&mut self, max_bytes: usize, max_elements: usize) -> bool {
+        match self {
+            Value::Array(items) => {
+                let mut cut = false;
+                if items.len() > max_elements {
+                    items.truncate(max_elements);
+                    items.shrink_to_fit();
+                    cut = true;
+                }
+                for v in items {
+                    cut |= v.limit(max_bytes, max_elements);
+                }
+                cut
+            }
+            _ => self.truncate(max_bytes),
+        }
+    }
+
     /// Shortens string values (also inside arrays) to at most `max_bytes` bytes, cutting at a
-    /// character boundary. Returns whether anything was cut.
+    /// character boundary and freeing the rest. Returns whether anything was cut.
     pub fn truncate(&mut self, max_bytes: usize) -> bool {
         match self {
             Value::String(s) if s.len() > max_bytes => {
@@ -74,7 +95,11 @@ impl Value {
                 }
                 match s {
                     Cow::Borrowed(b) => *s = Cow::Borrowed(&b[..cut]),
-                    Cow::Owned(o) => o.truncate(cut),
+                    Cow::Owned(o) => {
+                        // What is kept must cost what it holds: give the rest back.
+                        o.truncate(cut);
+                        o.shrink_to_fit();
+                    }
                 }
                 true
             }

@@ -1,0 +1,548 @@
+//! The hot path: what the API does to the calling thread's stack (`stack.rs`) — start and end
+//! spans, set their events, status, kind and name, attach contexts from elsewhere, start and
+//! pop trace frames, carry a trace frame across an `.await` (park / restore) — plus movable
+//! spans joining the thread's batch when they end here. Layer: with the per-thread stack.
+//!
+//! Starting a span: find the frame, take an id from the thread's generator, read the clock,
+//! fill the next open entry. Ending it: read the clock, append a 64-byte record and the guard's
+//! attributes to its frame's batch, pop the entry. No lock, no atomic read-modify-write; the
+//! only shared writes are the owner-only counters in `ThreadCounters`.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::sync::Arc;
+
+use crate::batch::{Extras, RawSpan, STATUS_ERROR, STATUS_OK, STATUS_UNSET, kind_to_u8};
+use crate::clock;
+use crate::data::SpanKind;
+use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::recorder::Recorder;
+use crate::rng;
+use crate::stack::{
+    Frame, GuardAttrs, OpenSpan, TracerLocal, UNSAMPLED_TOP, push_detached, set_entry_name,
+    with_state,
+};
+use crate::stats::{self, owner_add};
+use crate::trace::{TraceShared, TraceStart, hand_over, live_trace};
+use crate::tracer_state::TracerInner;
+use crate::value::KeyValue;
+
+/// Identifies an open span for its guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SpanKey {
+    pub slot: u32,
+    pub index: u32,
+    pub span_id: u64,
+    /// `max_attributes_per_span`, for the guard.
+    pub max_attrs: u32,
+    /// `max_attribute_value_len`, for the guard.
+    pub max_value_len: u32,
+}
+
+/// Identifies an attached frame for its guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrameKey {
+    pub slot: u32,
+    pub index: u32,
+    pub serial: u64,
+}
+
+/// What a guard counted while collecting attributes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct GuardCounts {
+    pub dropped: u32,
+    pub truncated: u32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace frames (`start_trace` / `end_trace`).
+
+/// Starts a trace on the calling thread (a trace frame). Evicts the thread's oldest trace
+/// frame first when it holds `max_traces_per_thread`.
+pub(crate) fn start_trace(inner: &Arc<TracerInner>, mut t: TraceStart) -> Arc<TraceShared> {
+    let now = clock::now();
+    t.start = now;
+    let parent = t.remote_parent.map_or(0, SpanId::to_u64);
+    let trace = with_state(|st| {
+        let slot = st.slot(inner);
+        let tl = &mut st.tracers[slot];
+        tl.evict_oldest_trace(inner.limits.max_traces_per_thread, now);
+        let trace = TraceShared::new(Arc::clone(&tl.tref), t);
+        owner_add(&tl.counters.traces_started, 1);
+        if !trace.is_sampled() {
+            owner_add(&tl.counters.traces_unsampled, 1);
+        }
+        st.push_frame(inner, Arc::clone(&trace), parent, true);
+        trace
+    });
+    trace.unwrap_or_else(|| {
+        // No thread state (thread teardown): a trace nobody on this thread will see.
+        let mut t = TraceStart {
+            trace_id: TraceId::random(),
+            flags: TraceFlags::NONE,
+            remote_parent: None,
+            trace_state: None,
+            attributes: Vec::new(),
+            start: now,
+        };
+        t.flags = TraceFlags::NONE;
+        TraceShared::new(Arc::new(crate::tracer_state::TracerRef(Arc::clone(inner))), t)
+    })
+}
+
+/// Pops the calling thread's innermost trace frame (closing its open spans as unfinished and
+/// handing over any attached frames above it). The caller assembles the trace, ending it at
+/// the returned raw time (the end of the spans closed here).
+pub(crate) fn pop_trace_frame(inner: &Arc<TracerInner>) -> Option<(Frame, u64)> {
+    let now = clock::now();
+    with_state(|st| {
+        let slot = st.find(inner)?;
+        let tl = &mut st.tracers[slot];
+        let idx = tl.frames.iter().rposition(|f| f.is_trace)?;
+        tl.pop_frames_to(idx, now).map(|f| (f, now))
+    })
+    .flatten()
+}
+
+/// Counts a trace assembled on this thread, and gives its batch back for reuse.
+pub(crate) fn count_trace_end(inner: &Arc<TracerInner>, delivered: u64, batch: crate::batch::Batch) {
+    let counted = with_state(|st| {
+        let slot = st.slot(inner);
+        let tl = &mut st.tracers[slot];
+        tl.keep_spare(batch);
+        owner_add(&tl.counters.traces_ended, 1);
+        owner_add(&tl.counters.delivered, delivered);
+    });
+    if counted.is_none() {
+        stats::add(&inner.counters.traces_ended, 1);
+        stats::add(&inner.counters.delivered, delivered);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spans on the stack.
+
+/// Starts a span in the calling thread's current frame.
+#[inline]
+pub(crate) fn start_span(inner: &Arc<TracerInner>, name: Cow<'static, str>) -> Option<SpanKey> {
+    if UNSAMPLED_TOP.with(Cell::get) == Arc::as_ptr(inner) as usize {
+        return None;
+    }
+    start_recorded_span(inner, name)
+}
+
+#[inline(never)]
+fn start_recorded_span(inner: &Arc<TracerInner>, name: Cow<'static, str>) -> Option<SpanKey> {
+    with_state(|st| {
+        let slot = st.slot(inner);
+        start_in_top_frame(&mut st.tracers[slot], &mut st.ident.rng, slot, name, false)
+    })
+    .flatten()
+}
+
+#[inline(always)]
+fn start_in_top_frame(
+    tl: &mut TracerLocal,
+    rng_state: &mut u64,
+    slot: usize,
+    name: Cow<'static, str>,
+    owns_frame: bool,
+) -> Option<SpanKey> {
+    let Some(frame_idx) = tl.frames.len().checked_sub(1) else {
+        stats::add(&tl.inner.counters.without_trace, 1);
+        return None;
+    };
+    let frame = &tl.frames[frame_idx];
+    if !frame.sampled {
+        return None;
+    }
+    let index = tl.open_len;
+    if index >= tl.max_depth {
+        stats::add(&tl.inner.counters.depth_limited, 1);
+        return None;
+    }
+    let parent_id = tl.current_parent(frame);
+    let span_id = rng::step(rng_state).get();
+    if index == tl.open.len() {
+        tl.open.push(OpenSpan::default());
+    }
+    let e = &mut tl.open[index];
+    e.span_id = span_id;
+    e.parent_id = parent_id;
+    e.frame = frame_idx as u32;
+    match name {
+        Cow::Borrowed(n) if n.len() <= 256 => e.name = n,
+        n => set_entry_name(e, n, &tl.inner),
+    }
+    e.kind = 0;
+    e.status = STATUS_UNSET;
+    e.ended = false;
+    e.owns_frame = owns_frame;
+    e.start = clock::now();
+    tl.open_len = index + 1;
+    owner_add(&tl.counters.started, 1);
+    Some(SpanKey {
+        slot: slot as u32,
+        index: index as u32,
+        span_id,
+        max_attrs: tl.max_attrs,
+        max_value_len: tl.max_value_len,
+    })
+}
+
+/// Ends the span `key` (no-op if it was already closed), recording `attrs`.
+#[inline(never)]
+pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts) {
+    let panicking = std::thread::panicking();
+    let end = clock::now();
+    with_state(|st| {
+        let Some(tl) = st.tracers.get_mut(key.slot as usize) else {
+            return;
+        };
+        let i = key.index as usize;
+        if i >= tl.open_len || tl.open[i].span_id != key.span_id || tl.open[i].ended {
+            return;
+        }
+        if panicking && tl.open[i].status != STATUS_ERROR {
+            let e = &mut tl.open[i];
+            e.status = STATUS_ERROR;
+            e.extras().error = Some("panicked".to_owned());
+        }
+        if counts.dropped > 0 {
+            tl.open[i].extras().dropped_attributes += counts.dropped;
+            stats::add(
+                &tl.inner.counters.attributes_dropped,
+                u64::from(counts.dropped),
+            );
+        }
+        if counts.truncated > 0 {
+            stats::add(
+                &tl.inner.counters.values_truncated,
+                u64::from(counts.truncated),
+            );
+        }
+        let frame_idx = tl.open[i].frame as usize;
+        let owns_frame = tl.open[i].owns_frame;
+        tl.record(i, end, false, attrs);
+        owner_add(&tl.counters.finished, 1);
+        if i + 1 == tl.open_len {
+            tl.open_len -= 1;
+            while tl.open_len > 0 && tl.open[tl.open_len - 1].ended {
+                tl.open_len -= 1;
+            }
+        }
+        if owns_frame {
+            end_owned_frame(tl, frame_idx, end);
+        } else if tl.frames.get(frame_idx).is_some_and(|f| f.release_when_empty) {
+            tl.release_empty_frames();
+        } else if tl.has_exporter
+            || tl
+                .frames
+                .get(frame_idx)
+                .is_some_and(|f| f.batch.len() >= tl.batch_size)
+        {
+            tl.maybe_flush(frame_idx, end);
+        }
+    });
+}
+
+/// The span that owned attached frame `idx` (`start_span_with_parent`) ended: pop the frame,
+/// or — while spans it parents are still open — let the last of them pop it, so they end whole
+/// (as they would on the trace's own thread).
+#[cold]
+fn end_owned_frame(tl: &mut TracerLocal, idx: usize, end: u64) {
+    let Some(frame) = tl.frames.get_mut(idx) else {
+        return;
+    };
+    if tl.open_len > frame.open_base {
+        frame.release_when_empty = true;
+        return;
+    }
+    if let Some(frame) = tl.pop_frames_to(idx, end)
+        && let Some(b) = hand_over(&frame.trace, frame.batch)
+    {
+        tl.keep_spare(b);
+    }
+    tl.release_empty_frames();
+}
+
+/// Records a finished movable span into the calling thread's frame of the same trace, if it
+/// has one (the cheap path). Gives the parts back otherwise.
+#[allow(clippy::type_complexity)]
+pub(crate) fn record_detached(
+    trace: &Arc<TraceShared>,
+    raw: RawSpan,
+    attrs: Vec<KeyValue>,
+    extras: Option<Extras>,
+) -> Option<(RawSpan, Vec<KeyValue>, Option<Extras>)> {
+    let inner = &trace.tracer.0;
+    let mut parts = Some((attrs, extras));
+    with_state(|st| {
+        let slot = st.find(inner)?;
+        let tl = &mut st.tracers[slot];
+        let idx = tl
+            .frames
+            .iter()
+            .rposition(|f| Arc::ptr_eq(&f.trace, trace))?;
+        let (attrs, extras) = parts.take()?;
+        push_detached(&mut tl.frames[idx], raw, attrs, extras);
+        if tl.has_exporter || tl.frames[idx].batch.len() >= tl.batch_size {
+            tl.maybe_flush(idx, raw.end);
+        }
+        Some(())
+    });
+    parts.map(|(a, x)| (raw, a, x))
+}
+
+/// Applies `f` to the open span `key`, if it is still open.
+#[inline]
+fn with_open<R>(key: SpanKey, f: impl FnOnce(&mut OpenSpan, &TracerInner) -> R) -> Option<R> {
+    with_state(|st| {
+        let tl = st.tracers.get_mut(key.slot as usize)?;
+        let i = key.index as usize;
+        if i >= tl.open_len || tl.open[i].span_id != key.span_id || tl.open[i].ended {
+            return None;
+        }
+        Some(f(&mut tl.open[i], &tl.inner))
+    })
+    .flatten()
+}
+
+pub(crate) fn add_event(key: SpanKey, name: Cow<'static, str>, attributes: Vec<KeyValue>) {
+    let time = clock::to_unix_nanos(clock::now());
+    with_open(key, |e, inner| {
+        let rec = Recorder {
+            limits: &inner.limits,
+            counters: &inner.counters,
+        };
+        let x = e.extras();
+        match rec.event(x.events.len(), name, attributes, time) {
+            Some(ev) => x.events.push(ev),
+            None => x.dropped_events += 1,
+        }
+    });
+}
+
+pub(crate) fn set_status(key: SpanKey, ok: bool, message: Option<String>) {
+    with_open(key, |e, inner| {
+        if ok {
+            e.status = STATUS_OK;
+            if let Some(x) = &mut e.extras {
+                x.error = None;
+            }
+        } else {
+            e.status = STATUS_ERROR;
+            let m = Recorder {
+                limits: &inner.limits,
+                counters: &inner.counters,
+            }
+            .message(message.unwrap_or_default());
+            e.extras().error = Some(m);
+        }
+    });
+}
+
+pub(crate) fn set_kind(key: SpanKey, kind: SpanKind) {
+    with_open(key, |e, _| e.kind = kind_to_u8(kind));
+}
+
+pub(crate) fn set_name(key: SpanKey, name: Cow<'static, str>) {
+    with_open(key, |e, inner| set_entry_name(e, name, inner));
+}
+
+/// The context of open span `key`, with a link to its live trace.
+pub(crate) fn span_context(key: SpanKey) -> Option<SpanContext> {
+    with_state(|st| {
+        let tl = st.tracers.get(key.slot as usize)?;
+        let i = key.index as usize;
+        let e = tl
+            .open
+            .get(i)
+            .filter(|e| i < tl.open_len && e.span_id == key.span_id && !e.ended)?;
+        let frame = tl.frames.get(e.frame as usize)?;
+        Some(frame.trace.context(SpanId::from_u64(e.span_id)?, false))
+    })
+    .flatten()
+}
+
+/// What the calling thread's current frame says.
+pub(crate) struct Current {
+    pub trace_id: TraceId,
+    pub flags: TraceFlags,
+    /// The innermost open span, or the attached parent.
+    pub span_id: Option<SpanId>,
+    pub context: Option<SpanContext>,
+    pub trace_state: Option<String>,
+    /// The parent a span started now would get (0: none).
+    pub parent_for_new: u64,
+}
+
+pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Current> {
+    with_state(|st| {
+        let slot = st.find(inner)?;
+        let tl = &st.tracers[slot];
+        let frame = tl.frames.last()?;
+        let open = if tl.open_len > frame.open_base {
+            Some(tl.open[tl.open_len - 1].span_id)
+        } else {
+            None
+        };
+        let span = open.or(if frame.is_trace {
+            None
+        } else {
+            Some(frame.parent)
+        });
+        let span_id = span.and_then(SpanId::from_u64);
+        let trace = &frame.trace;
+        let context = if want_context {
+            match span_id {
+                Some(id) => Some(trace.context(id, false)),
+                None => {
+                    // No span open: propagate the remote parent (or, unsampled, a stand-in id).
+                    let remote = trace.remote_parent_id();
+                    let id = match (frame.sampled, remote) {
+                        (true, Some(p)) => p,
+                        _ => trace.placeholder,
+                    };
+                    Some(trace.context(id, frame.sampled && remote.is_some()))
+                }
+            }
+        } else {
+            None
+        };
+        Some(Current {
+            parent_for_new: tl.current_parent(frame),
+            trace_id: trace.trace_id,
+            flags: trace.flags,
+            span_id,
+            context,
+            trace_state: trace.trace_state.clone(),
+        })
+    })
+    .flatten()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attached frames: a context from elsewhere made current here.
+
+/// Pushes an attached frame joining `ctx`'s live trace. `None` if `ctx` has no live trace of
+/// this tracer.
+pub(crate) fn attach(inner: &Arc<TracerInner>, ctx: &SpanContext) -> Option<FrameKey> {
+    let trace = live_trace(ctx)?;
+    if !Arc::ptr_eq(&trace.tracer.0, inner) {
+        return None;
+    }
+    attach_trace(inner, trace, ctx.span_id.to_u64())
+}
+
+fn attach_trace(inner: &Arc<TracerInner>, trace: Arc<TraceShared>, parent: u64) -> Option<FrameKey> {
+    with_state(|st| {
+        let (slot, serial) = st.push_frame(inner, trace, parent, false);
+        FrameKey {
+            slot: slot as u32,
+            index: (st.tracers[slot].frames.len() - 1) as u32,
+            serial,
+        }
+    })
+}
+
+/// Pops the attached frame `key` (and anything above it), handing its spans over.
+pub(crate) fn detach(key: FrameKey) {
+    let now = clock::now();
+    with_state(|st| {
+        let Some(tl) = st.tracers.get_mut(key.slot as usize) else {
+            return;
+        };
+        let Some(i) = tl.frame_index(key.index as usize, key.serial) else {
+            return;
+        };
+        if let Some(frame) = tl.pop_frames_to(i, now)
+            && let Some(b) = hand_over(&frame.trace, frame.batch)
+        {
+            tl.keep_spare(b);
+        }
+    });
+}
+
+/// Attaches `ctx` and starts a span in it that detaches when it ends.
+pub(crate) fn start_span_with_parent(
+    inner: &Arc<TracerInner>,
+    name: Cow<'static, str>,
+    ctx: &SpanContext,
+) -> Option<SpanKey> {
+    let Some(frame) = attach(inner, ctx) else {
+        stats::add(&inner.counters.without_trace, 1);
+        return None;
+    };
+    let key = with_state(|st| {
+        let tl = st.tracers.get_mut(frame.slot as usize)?;
+        start_in_top_frame(tl, &mut st.ident.rng, frame.slot as usize, name, true)
+    })
+    .flatten();
+    if key.is_none() {
+        detach(frame);
+    }
+    key
+}
+
+// ---------------------------------------------------------------------------------------------
+// Carrying a thread's trace frame across an `.await`.
+
+/// A trace frame taken off a thread while the future that was running in it waits.
+pub(crate) struct Parked {
+    trace: Arc<TraceShared>,
+}
+
+/// Enters a poll scope: puts back a parked trace frame (if any), then attaches `ctx`.
+pub(crate) fn enter_scope(
+    inner: &Arc<TracerInner>,
+    ctx: &SpanContext,
+    parked: Option<Parked>,
+) -> Option<FrameKey> {
+    if let Some(p) = parked {
+        let parent = p.trace.remote_parent;
+        with_state(|st| {
+            let slot = st.slot(inner);
+            let now = clock::now();
+            st.tracers[slot].evict_oldest_trace(inner.limits.max_traces_per_thread, now);
+            st.push_frame(inner, p.trace, parent, true);
+        });
+    }
+    attach(inner, ctx)
+}
+
+/// Leaves a poll scope. When the future is not finished (`pending`) and the frame right below
+/// its scope is a trace frame of the same trace with no open spans of its own — a request
+/// that called `start_trace` and is now waiting at an `.await` — that trace frame leaves the
+/// thread with the future (its spans so far handed over), so another task running on this
+/// thread meanwhile cannot end it, and the future puts it back wherever it is polled next.
+pub(crate) fn exit_scope(key: FrameKey, pending: bool) -> Option<Parked> {
+    let now = clock::now();
+    with_state(|st| {
+        let tl = st.tracers.get_mut(key.slot as usize)?;
+        let i = tl.frame_index(key.index as usize, key.serial)?;
+        let frame = tl.pop_frames_to(i, now)?;
+        let scope_trace = Arc::clone(&frame.trace);
+        if let Some(b) = hand_over(&frame.trace, frame.batch) {
+            tl.keep_spare(b);
+        }
+        if !pending {
+            return None;
+        }
+        let below = tl.frames.last()?;
+        if !below.is_trace
+            || !Arc::ptr_eq(&below.trace, &scope_trace)
+            || tl.open_len > below.open_base
+        {
+            return None;
+        }
+        let idx = tl.frames.len() - 1;
+        let f = tl.pop_frames_to(idx, now)?;
+        if let Some(b) = hand_over(&f.trace, f.batch) {
+            tl.keep_spare(b);
+        }
+        stats::add(&tl.inner.counters.traces_parked, 1);
+        Some(Parked { trace: f.trace })
+    })
+    .flatten()
+}
