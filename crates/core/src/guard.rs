@@ -62,7 +62,8 @@ impl SpanGuard {
 
     /// Whether the span is being recorded (sampled and still open).
     pub fn is_recording(&self) -> bool {
-        self.key.is_some_and(|k| span_ops::span_context(k).is_some())
+        self.key
+            .is_some_and(|k| span_ops::span_context(k).is_some())
     }
 
     /// The span's id, if it is recorded.

@@ -48,36 +48,36 @@
 // Layers, bottom to top; a module imports only from its own layer or below
 // (ARCHITECTURE.md, "Layers").
 // 1. ids, values, finished data, and the small things everything uses.
-pub mod ids;
-pub mod value;
-pub mod data;
 mod clock;
-mod rng;
 mod config;
+pub mod data;
+pub mod export;
+pub mod ids;
+mod rng;
 mod sampler;
 mod stats;
 mod sync;
 pub mod thread_name;
-pub mod export;
+pub mod value;
 // 2. span records, the limits applied to them, and the export worker that consumes them.
 mod batch;
-mod recorder;
 mod export_worker;
+mod recorder;
 // 3. the state a tracer's clones and threads share.
 mod tracer_state;
 // 4. a live trace and its hand-off queue.
 mod trace;
 // 5. the per-thread stack and the operations on it (the hot path).
-mod thread;
-mod stack;
 mod span_ops;
+mod stack;
+mod thread;
 // 6. trace assembly.
 mod assemble;
 // 7. the API.
-mod guard;
-mod span;
 mod future;
+mod guard;
 mod root;
+mod span;
 mod tracer;
 
 pub use config::{BatchConfig, Limits};
@@ -86,8 +86,8 @@ pub use export::{ExportError, Resource, SpanExporter};
 pub use future::{FutureExt, Instrumented, bind};
 pub use guard::{AttachGuard, SpanGuard};
 pub use ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
-pub use sampler::Sampler;
 pub use root::{RootBuilder, RootRun, RootSpan};
+pub use sampler::Sampler;
 pub use span::Span;
 pub use stats::{DroppedSpans, ExportStats, Stats};
 pub use tracer::{RequestTracer, RequestTracerBuilder, TraceBuilder, TraceContext};

@@ -22,7 +22,7 @@ use crate::span_ops;
 use crate::stack::current_thread;
 use crate::stats;
 use crate::trace::{TraceShared, TraceStart};
-use crate::tracer_state::{TracerInner, TracerRef};
+use crate::tracer_state::TracerInner;
 use crate::value::{KeyValue, Value};
 
 /// A trace and its root span, owned: `Send`, finished from any thread
@@ -146,7 +146,7 @@ impl RootBuilder<'_> {
             self.attributes,
         );
         let remote = start.remote_parent.map_or(0, SpanId::to_u64);
-        let trace = TraceShared::new(Arc::new(TracerRef(Arc::clone(inner))), start);
+        let trace = TraceShared::new(span_ops::thread_tracer_ref(inner), start);
         stats::add(&inner.counters.traces_started, 1);
         if !trace.is_sampled() {
             stats::add(&inner.counters.traces_unsampled, 1);

@@ -86,7 +86,10 @@ pub(crate) fn start_trace(inner: &Arc<TracerInner>, mut t: TraceStart) -> Arc<Tr
             start: now,
         };
         t.flags = TraceFlags::NONE;
-        TraceShared::new(Arc::new(crate::tracer_state::TracerRef(Arc::clone(inner))), t)
+        TraceShared::new(
+            Arc::new(crate::tracer_state::TracerRef(Arc::clone(inner))),
+            t,
+        )
     })
 }
 
@@ -105,7 +108,11 @@ pub(crate) fn pop_trace_frame(inner: &Arc<TracerInner>) -> Option<(Frame, u64)> 
 }
 
 /// Counts a trace assembled on this thread, and gives its batch back for reuse.
-pub(crate) fn count_trace_end(inner: &Arc<TracerInner>, delivered: u64, batch: crate::batch::Batch) {
+pub(crate) fn count_trace_end(
+    inner: &Arc<TracerInner>,
+    delivered: u64,
+    batch: crate::batch::Batch,
+) {
     let counted = with_state(|st| {
         let slot = st.slot(inner);
         let tl = &mut st.tracers[slot];
@@ -233,7 +240,11 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
         }
         if owns_frame {
             end_owned_frame(tl, frame_idx, end);
-        } else if tl.frames.get(frame_idx).is_some_and(|f| f.release_when_empty) {
+        } else if tl
+            .frames
+            .get(frame_idx)
+            .is_some_and(|f| f.release_when_empty)
+        {
             tl.release_empty_frames();
         } else if tl.has_exporter
             || tl
@@ -435,7 +446,11 @@ pub(crate) fn attach(inner: &Arc<TracerInner>, ctx: &SpanContext) -> Option<Fram
     attach_trace(inner, trace, ctx.span_id.to_u64())
 }
 
-fn attach_trace(inner: &Arc<TracerInner>, trace: Arc<TraceShared>, parent: u64) -> Option<FrameKey> {
+fn attach_trace(
+    inner: &Arc<TracerInner>,
+    trace: Arc<TraceShared>,
+    parent: u64,
+) -> Option<FrameKey> {
     with_state(|st| {
         let (slot, serial) = st.push_frame(inner, trace, parent, false);
         FrameKey {
@@ -488,39 +503,65 @@ pub(crate) fn start_span_with_parent(
 // ---------------------------------------------------------------------------------------------
 // Carrying a thread's trace frame across an `.await`.
 
-/// A trace frame taken off a thread while the future that was running in it waits.
+/// Trace frames taken off a thread while the future that was running in them waits: the one
+/// right below the future's scope (a request that called `start_trace` and then awaited the
+/// future) and those the future started inside its scope and has not ended yet.
 pub(crate) struct Parked {
-    trace: Arc<TraceShared>,
+    below: Option<Arc<TraceShared>>,
+    above: Vec<Arc<TraceShared>>,
 }
 
-/// Enters a poll scope: puts back a parked trace frame (if any), then attaches `ctx`.
+/// Enters a poll scope: puts back parked trace frames (if any) around the attached `ctx`.
 pub(crate) fn enter_scope(
     inner: &Arc<TracerInner>,
     ctx: &SpanContext,
     parked: Option<Parked>,
 ) -> Option<FrameKey> {
-    if let Some(p) = parked {
-        let parent = p.trace.remote_parent;
-        with_state(|st| {
-            let slot = st.slot(inner);
-            let now = clock::now();
-            st.tracers[slot].evict_oldest_trace(inner.limits.max_traces_per_thread, now);
-            st.push_frame(inner, p.trace, parent, true);
-        });
+    let Some(p) = parked else {
+        return attach(inner, ctx);
+    };
+    if let Some(t) = p.below {
+        restore(inner, t);
     }
-    attach(inner, ctx)
+    let key = attach(inner, ctx);
+    for t in p.above {
+        restore(inner, t);
+    }
+    key
 }
 
-/// Leaves a poll scope. When the future is not finished (`pending`) and the frame right below
-/// its scope is a trace frame of the same trace with no open spans of its own — a request
-/// that called `start_trace` and is now waiting at an `.await` — that trace frame leaves the
-/// thread with the future (its spans so far handed over), so another task running on this
-/// thread meanwhile cannot end it, and the future puts it back wherever it is polled next.
+fn restore(inner: &Arc<TracerInner>, trace: Arc<TraceShared>) {
+    let parent = trace.remote_parent;
+    with_state(|st| {
+        let slot = st.slot(inner);
+        st.tracers[slot].evict_oldest_trace(inner.limits.max_traces_per_thread, clock::now());
+        st.push_frame(inner, trace, parent, true);
+    });
+}
+
+/// Leaves a poll scope. When the future is not finished (`pending`), trace frames started with
+/// `start_trace` that belong to it leave the thread with it — the one right below its scope
+/// if it is the scope's own trace (a request that called `start_trace` and is now waiting at
+/// an `.await`), and those started inside the scope — provided they have no open spans on the
+/// stack. Their spans so far are handed over; another task running on this thread meanwhile
+/// can neither end them nor add to them, and the future puts them back wherever it is polled
+/// next.
 pub(crate) fn exit_scope(key: FrameKey, pending: bool) -> Option<Parked> {
     let now = clock::now();
     with_state(|st| {
         let tl = st.tracers.get_mut(key.slot as usize)?;
         let i = tl.frame_index(key.index as usize, key.serial)?;
+        let mut above = Vec::new();
+        if pending {
+            for k in i + 1..tl.frames.len() {
+                let f = &tl.frames[k];
+                let end = tl.frames.get(k + 1).map_or(tl.open_len, |n| n.open_base);
+                let has_open = tl.open[f.open_base..end].iter().any(|e| !e.ended);
+                if f.is_trace && !has_open {
+                    above.push(Arc::clone(&f.trace));
+                }
+            }
+        }
         let frame = tl.pop_frames_to(i, now)?;
         let scope_trace = Arc::clone(&frame.trace);
         if let Some(b) = hand_over(&frame.trace, frame.batch) {
@@ -529,20 +570,35 @@ pub(crate) fn exit_scope(key: FrameKey, pending: bool) -> Option<Parked> {
         if !pending {
             return None;
         }
-        let below = tl.frames.last()?;
-        if !below.is_trace
-            || !Arc::ptr_eq(&below.trace, &scope_trace)
-            || tl.open_len > below.open_base
+        let mut below = None;
+        if let Some(f) = tl.frames.last()
+            && f.is_trace
+            && Arc::ptr_eq(&f.trace, &scope_trace)
+            && tl.open_len <= f.open_base
         {
+            let idx = tl.frames.len() - 1;
+            if let Some(f) = tl.pop_frames_to(idx, now) {
+                if let Some(b) = hand_over(&f.trace, f.batch) {
+                    tl.keep_spare(b);
+                }
+                below = Some(f.trace);
+            }
+        }
+        let n = above.len() as u64 + u64::from(below.is_some());
+        if n == 0 {
             return None;
         }
-        let idx = tl.frames.len() - 1;
-        let f = tl.pop_frames_to(idx, now)?;
-        if let Some(b) = hand_over(&f.trace, f.batch) {
-            tl.keep_spare(b);
-        }
-        stats::add(&tl.inner.counters.traces_parked, 1);
-        Some(Parked { trace: f.trace })
+        stats::add(&tl.inner.counters.traces_parked, n);
+        Some(Parked { below, above })
     })
     .flatten()
+}
+
+/// This thread's handle on `inner` for a trace it starts (no shared reference count touched).
+pub(crate) fn thread_tracer_ref(inner: &Arc<TracerInner>) -> Arc<crate::tracer_state::TracerRef> {
+    with_state(|st| {
+        let slot = st.slot(inner);
+        Arc::clone(&st.tracers[slot].tref)
+    })
+    .unwrap_or_else(|| Arc::new(crate::tracer_state::TracerRef(Arc::clone(inner))))
 }

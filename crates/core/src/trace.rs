@@ -121,7 +121,10 @@ impl TraceShared {
 
     /// The trace-level attributes, cloned.
     pub fn attributes_vec(&self) -> Vec<KeyValue> {
-        self.attributes.as_deref().map(<[_]>::to_vec).unwrap_or_default()
+        self.attributes
+            .as_deref()
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
     }
 
     pub fn is_ended(&self) -> bool {

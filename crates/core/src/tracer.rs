@@ -393,7 +393,6 @@ impl RequestTracer {
     }
 }
 
-
 /// The seed's trace context: what [`RequestTracer::trace_context`] returns.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TraceContext {

@@ -1,0 +1,541 @@
+//! Owned roots (`RootSpan`), futures (`Instrumented`, `FutureExt`, `bind`) and the seed-style
+//! trace carried across `.await` by an instrumented future — driven by hand-written polling, so
+//! every interleaving is chosen by the test (the tokio tests live in `async_tokio.rs`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use reqtrace_core::{
+    FutureExt, KeyValue, Limits, RequestTracer, SpanExporter, SpanKind, StatusCode, Trace,
+};
+
+/// A future that is pending once, then ready.
+#[derive(Default)]
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            Poll::Pending
+        }
+    }
+}
+
+fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    f.poll(&mut cx)
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = poll_once(f.as_mut()) {
+            return v;
+        }
+    }
+}
+
+fn parent_of<'a>(t: &'a Trace, name: &str) -> Option<&'a str> {
+    let s = t.span(name)?;
+    let p = s.parent_id?;
+    t.spans
+        .iter()
+        .find(|x| x.span_id == p)
+        .map(|x| x.name.as_ref())
+}
+
+#[test]
+fn a_root_finished_on_another_thread_returns_every_span() {
+    let tracer = RequestTracer::new("svc");
+    let mut root = tracer
+        .root_builder("GET /x")
+        .kind(SpanKind::Server)
+        .attribute("request.id", 7)
+        .start();
+    root.set_attribute("http.route", "/x");
+    let ctx = root.context();
+    let t = tracer.clone();
+    std::thread::spawn(move || {
+        let mut s = t.start_span_with_parent("db", &ctx);
+        s.set_attribute("rows", 3);
+        let _c = t.start_span("decode");
+    })
+    .join()
+    .unwrap();
+    // The root moves to another thread and is finished there.
+    let trace = std::thread::spawn(move || root.finish()).join().unwrap();
+    assert_eq!(trace.spans.len(), 3);
+    assert_eq!(parent_of(&trace, "db"), Some("GET /x"));
+    assert_eq!(parent_of(&trace, "decode"), Some("db"));
+    let r = trace.span("GET /x").unwrap();
+    assert_eq!(r.parent_id, None);
+    assert_eq!(r.kind, SpanKind::Server);
+    // Trace-level attributes are carried by the root span and kept on the trace.
+    assert_eq!(r.attribute("request.id").and_then(|v| v.as_i64()), Some(7));
+    assert_eq!(
+        r.attribute("http.route").and_then(|v| v.as_str()),
+        Some("/x")
+    );
+    assert_eq!(trace.attributes, vec![KeyValue::new("request.id", 7)]);
+    assert_eq!(
+        trace
+            .span("db")
+            .unwrap()
+            .attribute("rows")
+            .unwrap()
+            .as_i64(),
+        Some(3)
+    );
+    let s = tracer.stats();
+    assert_eq!(s.spans_started, 3);
+    assert_eq!(s.spans_finished, 3);
+    assert_eq!(s.spans_delivered, 3);
+    assert_eq!(s.traces_started, 1);
+    assert_eq!(s.traces_ended, 1);
+    assert_eq!(s.traces_open, 0);
+    assert_eq!(s.dropped.total(), 0);
+}
+
+#[test]
+fn a_root_continues_a_remote_parent() {
+    let tracer = RequestTracer::new("svc");
+    let upstream = RequestTracer::new("up").start_root("client");
+    let remote = upstream.context();
+    let root = tracer
+        .root_builder("server")
+        .parent(&remote)
+        .trace_state("vendor=1")
+        .start();
+    assert_eq!(root.trace_id(), remote.trace_id);
+    assert_eq!(root.trace_state(), Some("vendor=1"));
+    let trace = root.finish();
+    let s = &trace.spans[0];
+    assert_eq!(s.parent_id, Some(remote.span_id));
+    assert!(s.parent_is_remote);
+    assert_eq!(trace.remote_parent_id, Some(remote.span_id));
+    assert_eq!(trace.trace_state.as_deref(), Some("vendor=1"));
+    drop(upstream);
+}
+
+#[test]
+fn root_run_yields_output_and_trace_across_polls() {
+    let tracer = RequestTracer::new("svc");
+    let t = tracer.clone();
+    let fut = tracer.start_root("request").run(async move {
+        let _a = t.start_span("before");
+        drop(_a);
+        YieldOnce::default().await;
+        let _b = t.start_span("after");
+        42
+    });
+    let (out, trace) = block_on(fut);
+    assert_eq!(out, 42);
+    assert_eq!(trace.spans.len(), 3);
+    assert_eq!(parent_of(&trace, "before"), Some("request"));
+    assert_eq!(parent_of(&trace, "after"), Some("request"));
+}
+
+/// The issue's measured failure, made deterministic: two requests interleaved on one thread,
+/// each `start_trace(); in_span(work).await; end_trace()`. The trace frame leaves the thread
+/// with the future at each `.await`, so each request ends its own trace.
+#[test]
+fn interleaved_seed_style_requests_each_end_their_own_trace() {
+    let tracer = RequestTracer::new("svc");
+    let request = |name: &'static str| {
+        let t = tracer.clone();
+        async move {
+            let id = t.start_trace();
+            let t2 = t.clone();
+            t.in_span(name, async move {
+                let _s = t2.start_span("step1");
+                drop(_s);
+                YieldOnce::default().await;
+                let _s = t2.start_span("step2");
+            })
+            .await;
+            (id, t.end_trace())
+        }
+    };
+    let mut a = Box::pin(request("a"));
+    let mut b = Box::pin(request("b"));
+    assert!(poll_once(a.as_mut()).is_pending());
+    assert!(poll_once(b.as_mut()).is_pending());
+    // b's trace was started after a's on this thread; a resumes first.
+    let Poll::Ready((id_a, ta)) = poll_once(a.as_mut()) else {
+        panic!("a not done")
+    };
+    let Poll::Ready((id_b, tb)) = poll_once(b.as_mut()) else {
+        panic!("b not done")
+    };
+    let (ta, tb) = (ta.unwrap(), tb.unwrap());
+    assert_eq!(ta.trace_id, id_a);
+    assert_eq!(tb.trace_id, id_b);
+    for (t, name) in [(&ta, "a"), (&tb, "b")] {
+        assert_eq!(t.spans.len(), 3, "{t:#?}");
+        assert_eq!(parent_of(t, "step1"), Some(name));
+        assert_eq!(parent_of(t, "step2"), Some(name));
+    }
+    let s = tracer.stats();
+    assert_eq!(s.traces_parked, 2);
+    assert_eq!(s.spans_delivered, 6);
+    assert_eq!(s.traces_open, 0);
+}
+
+/// The same request resumed on another thread: its trace frame follows it there.
+#[test]
+fn a_seed_style_trace_follows_its_future_to_another_thread() {
+    let tracer = RequestTracer::new("svc");
+    let t = tracer.clone();
+    let fut = async move {
+        t.start_trace();
+        let t2 = t.clone();
+        t.in_span("request", async move {
+            YieldOnce::default().await;
+            let _s = t2.start_span("resumed");
+        })
+        .await;
+        t.end_trace()
+    };
+    let mut fut = Box::pin(fut);
+    assert!(poll_once(fut.as_mut()).is_pending());
+    // Nothing of the request is left on this thread.
+    assert!(tracer.trace_id().is_none());
+    let trace = std::thread::spawn(move || block_on(fut))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(trace.spans.len(), 2);
+    assert_eq!(parent_of(&trace, "resumed"), Some("request"));
+}
+
+#[test]
+fn in_span_takes_its_parent_when_called_not_when_polled() {
+    let tracer = RequestTracer::new("svc");
+    let root = tracer.start_root("root");
+    let g = root.attach();
+    let t = tracer.clone();
+    let fut = tracer.in_span("child", async move {
+        let _x = t.start_span("grandchild");
+    });
+    drop(g);
+    // Polled on another thread, after the parent scope ended here.
+    std::thread::spawn(move || block_on(fut)).join().unwrap();
+    let trace = root.finish();
+    assert_eq!(parent_of(&trace, "child"), Some("root"));
+    assert_eq!(parent_of(&trace, "grandchild"), Some("child"));
+}
+
+#[test]
+fn context_carriers_for_spawned_work() {
+    let tracer = RequestTracer::new("svc");
+    let root = tracer.start_root("root");
+    let ctx = root.context();
+    let g = root.attach();
+    let t1 = tracer.clone();
+    let task = tracer.in_current_span(async move {
+        let _s = t1.start_span("task");
+    });
+    let t2 = tracer.clone();
+    let blocking = tracer.bind(move || drop(t2.start_span("blocking")));
+    drop(g);
+    let t3 = tracer.clone();
+    let explicit = async move {
+        let _s = t3.start_span("explicit");
+    }
+    .with_context(ctx);
+    std::thread::spawn(move || {
+        block_on(task);
+        blocking();
+        block_on(explicit);
+    })
+    .join()
+    .unwrap();
+    let trace = root.finish();
+    for name in ["task", "blocking", "explicit"] {
+        assert_eq!(parent_of(&trace, name), Some("root"), "{name}");
+    }
+    assert_eq!(trace.spans.len(), 4);
+}
+
+#[test]
+fn a_future_dropped_before_completion_ends_its_span() {
+    let tracer = RequestTracer::new("svc");
+    let root = tracer.start_root("root");
+    let span = tracer.start_detached_span_with_parent("cancelled", &root.context());
+    let mut fut = Box::pin(YieldOnce::default().in_span(span));
+    assert!(poll_once(fut.as_mut()).is_pending());
+    drop(fut);
+    let trace = root.finish();
+    assert_eq!(parent_of(&trace, "cancelled"), Some("root"));
+}
+
+#[test]
+fn dropping_a_root_without_an_exporter_counts_its_spans_abandoned() {
+    let tracer = RequestTracer::new("svc");
+    let root = tracer.start_root("root");
+    let _c = tracer.start_detached_span_with_parent("child", &root.context());
+    drop(_c);
+    drop(root);
+    let s = tracer.stats();
+    assert_eq!(s.spans_finished, 2);
+    assert_eq!(s.dropped.abandoned, 2);
+    assert_eq!(s.traces_abandoned, 1);
+    assert_eq!(s.spans_delivered, 0);
+    assert_eq!(s.spans_finished, s.spans_delivered + s.dropped.total());
+}
+
+#[derive(Clone, Default)]
+struct Collect(Arc<parking_lot::Mutex<Vec<reqtrace_core::SpanData>>>);
+
+impl SpanExporter for Collect {
+    fn export(
+        &mut self,
+        batch: &[reqtrace_core::SpanData],
+        _: &reqtrace_core::Resource,
+    ) -> Result<(), reqtrace_core::ExportError> {
+        self.0.lock().extend_from_slice(batch);
+        Ok(())
+    }
+}
+
+#[test]
+fn dropping_a_root_sends_its_spans_to_the_exporter() {
+    let sink = Collect::default();
+    let tracer = RequestTracer::builder("svc")
+        .exporter(sink.clone(), reqtrace_core::BatchConfig::default())
+        .build();
+    let mut root = tracer
+        .root_builder("root")
+        .attribute("tenant", "acme")
+        .start();
+    root.set_error("boom");
+    let child = tracer.start_detached_span_with_parent("child", &root.context());
+    drop(child);
+    drop(root);
+    tracer
+        .force_flush(std::time::Duration::from_secs(10))
+        .unwrap();
+    let spans = sink.0.lock().clone();
+    assert_eq!(spans.len(), 2);
+    let root = spans.iter().find(|s| s.name == "root").unwrap();
+    assert_eq!(root.status, StatusCode::Error);
+    assert_eq!(root.error.as_deref(), Some("boom"));
+    // The trace-level attribute leaves the process on the root span.
+    assert_eq!(root.attribute("tenant").unwrap().as_str(), Some("acme"));
+    let child = spans.iter().find(|s| s.name == "child").unwrap();
+    assert!(child.attribute("tenant").is_none());
+    assert_eq!(tracer.stats().export.exported, 2);
+}
+
+#[test]
+fn open_traces_are_bounded_and_refusals_counted() {
+    let tracer = RequestTracer::builder("svc")
+        .limits(Limits {
+            max_open_traces: 10,
+            ..Limits::default()
+        })
+        .build();
+    let roots: Vec<_> = (0..25).map(|_| tracer.start_root("r")).collect();
+    let recording = roots.iter().filter(|r| r.is_recording()).count();
+    assert_eq!(recording, 10);
+    let s = tracer.stats();
+    assert_eq!(s.traces_open, 10);
+    assert_eq!(s.traces_refused, 15);
+    // A refused trace still propagates its id, unsampled.
+    assert!(roots.iter().all(|r| r.context().trace_id == r.trace_id()));
+    drop(roots);
+    assert_eq!(tracer.stats().traces_open, 0);
+    // Room again.
+    assert!(tracer.start_root("again").is_recording());
+}
+
+#[test]
+fn a_thread_that_never_ends_its_traces_keeps_at_most_the_limit() {
+    let tracer = RequestTracer::builder("svc")
+        .limits(Limits {
+            max_traces_per_thread: 8,
+            ..Limits::default()
+        })
+        .build();
+    for _ in 0..100 {
+        tracer.start_trace();
+        let _s = tracer.start_span("x");
+    }
+    let s = tracer.stats();
+    assert_eq!(s.traces_evicted, 92);
+    assert_eq!(s.traces_abandoned, 92);
+    assert_eq!(s.traces_open, 8);
+    assert_eq!(s.dropped.abandoned, 92);
+    // The newest 8 are still there, innermost first.
+    for _ in 0..8 {
+        assert_eq!(tracer.end_trace().unwrap().spans.len(), 1);
+    }
+    assert!(tracer.end_trace().is_none());
+    let s = tracer.stats();
+    assert_eq!(s.spans_finished, s.spans_delivered + s.dropped.total());
+    assert_eq!(s.traces_open, 0);
+}
+
+#[test]
+fn a_dead_threads_counters_are_freed_and_still_counted() {
+    let tracer = RequestTracer::new("svc");
+    let root = tracer.start_root("root");
+    let ctx = root.context();
+    for _ in 0..200 {
+        let t = tracer.clone();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || drop(t.start_span_with_parent("w", &ctx)))
+            .join()
+            .unwrap();
+    }
+    let s = tracer.stats();
+    assert_eq!(s.spans_started, 201);
+    assert!(s.thread_blocks <= 1, "{}", s.thread_blocks);
+    let trace = root.finish();
+    assert_eq!(trace.spans.len(), 201);
+    let s = tracer.stats();
+    assert_eq!(s.spans_delivered, 201);
+}
+
+#[test]
+fn a_parent_ending_first_on_a_worker_keeps_its_child_whole() {
+    let tracer = RequestTracer::new("svc");
+    let root = tracer.start_root("root");
+    let ctx = root.context();
+    let t = tracer.clone();
+    std::thread::spawn(move || {
+        let mut parent = t.start_span_with_parent("parent", &ctx);
+        parent.set_attribute("p", 1);
+        let mut child = t.start_span("child");
+        child.set_attribute("c", 2);
+        drop(parent); // out of order
+        child.set_attribute("c2", 3);
+        drop(child);
+    })
+    .join()
+    .unwrap();
+    let trace = root.finish();
+    assert_eq!(trace.spans.len(), 3);
+    let child = trace.span("child").unwrap();
+    assert!(!child.unfinished);
+    assert_eq!(child.attribute("c").unwrap().as_i64(), Some(2));
+    assert_eq!(child.attribute("c2").unwrap().as_i64(), Some(3));
+    assert_eq!(parent_of(&trace, "child"), Some("parent"));
+    assert_eq!(
+        trace
+            .span("parent")
+            .unwrap()
+            .attribute("p")
+            .unwrap()
+            .as_i64(),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_thread_exiting_with_many_open_spans_keeps_within_the_trace_limit() {
+    let tracer = RequestTracer::builder("svc")
+        .limits(Limits {
+            max_spans_per_trace: 100,
+            max_open_spans_per_thread: 100_000,
+            ..Limits::default()
+        })
+        .build();
+    let root = tracer.start_root("root");
+    let ctx = root.context();
+    let t = tracer.clone();
+    std::thread::spawn(move || {
+        let _a = t.attach(&ctx);
+        let guards: Vec<_> = (0..20_000).map(|_| t.start_span("open")).collect();
+        std::mem::forget(guards); // the thread exits with them open
+    })
+    .join()
+    .unwrap();
+    let trace = root.finish();
+    assert_eq!(trace.spans.len(), 100);
+    let s = tracer.stats();
+    assert_eq!(s.dropped.trace_limit, 20_001 - 100);
+    assert_eq!(s.spans_finished, 20_001);
+    assert_eq!(s.spans_finished, s.spans_delivered + s.dropped.total());
+}
+
+#[test]
+fn stack_depth_is_bounded() {
+    let tracer = RequestTracer::builder("svc")
+        .limits(Limits {
+            max_open_spans_per_thread: 16,
+            ..Limits::default()
+        })
+        .build();
+    tracer.start_trace();
+    let guards: Vec<_> = (0..40).map(|_| tracer.start_span("d")).collect();
+    assert_eq!(guards.iter().filter(|g| g.is_recording()).count(), 16);
+    drop(guards);
+    let trace = tracer.end_trace().unwrap();
+    assert_eq!(trace.spans.len(), 16);
+    assert_eq!(tracer.stats().spans_depth_limited, 24);
+}
+
+#[test]
+fn every_field_that_grows_with_input_is_cut_and_counted() {
+    let limits = Limits::default();
+    let tracer = RequestTracer::new("svc");
+    let big = "x".repeat(1 << 20);
+    tracer
+        .trace_builder()
+        .attribute(big.clone(), big.clone())
+        .trace_state(format!("k={big}"))
+        .start();
+    {
+        let mut s = tracer.start_span(big.clone());
+        s.set_attribute(big.clone(), big.clone());
+        s.set_attribute("arr", vec![1i64; 1_000_000]);
+        s.add_event(big.clone(), [KeyValue::new(big.clone(), big.clone())]);
+        s.set_error(big.clone());
+    }
+    let trace = tracer.end_trace().unwrap();
+    let sp = &trace.spans[0];
+    assert_eq!(sp.name.len(), limits.max_name_len);
+    assert!(
+        trace.trace_state.is_none(),
+        "an oversized tracestate is dropped whole"
+    );
+    let owned_capacity = |v: &reqtrace_core::Value| match v {
+        reqtrace_core::Value::String(std::borrow::Cow::Owned(s)) => s.capacity(),
+        other => panic!("{other:?}"),
+    };
+    for kv in &sp.attributes {
+        assert!(
+            kv.key.len() <= limits.max_attribute_key_len,
+            "{}",
+            kv.key.len()
+        );
+        match &kv.value {
+            reqtrace_core::Value::Array(a) => assert_eq!(a.len(), limits.max_array_len),
+            v => {
+                // What is kept costs what it holds.
+                assert!(owned_capacity(v) <= limits.max_attribute_value_len);
+            }
+        }
+    }
+    // the trace-level attribute (on the root span) and the span's own string attribute
+    assert_eq!(sp.attributes.len(), 3);
+    let ev = &sp.events[0];
+    assert_eq!(ev.name.len(), limits.max_name_len);
+    assert!(ev.attributes[0].key.len() <= limits.max_attribute_key_len);
+    assert!(owned_capacity(&ev.attributes[0].value) <= limits.max_attribute_value_len);
+    assert!(sp.error.as_ref().unwrap().len() <= limits.max_attribute_value_len);
+    let s = tracer.stats();
+    // keys: trace attribute, span attribute, event attribute
+    assert_eq!(s.keys_truncated, 3);
+    // values: trace attribute, span attribute, the array, event attribute
+    assert_eq!(s.values_truncated, 4);
+    // names: span name, event name, error message, trace state
+    assert_eq!(s.names_truncated, 4);
+}
