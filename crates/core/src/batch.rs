@@ -128,27 +128,31 @@ impl Batch {
         let start = clock::to_unix_nanos(raw.start);
         let end = clock::to_unix_nanos(raw.end).max(start);
         let a = raw.attr_start as usize;
-        let local_root = raw.parent_id == 0 || raw.parent_id == key.remote_parent;
-        let trace_attrs = match &key.attributes {
-            Some(t) if local_root => &t[..],
+        // Local roots carry the trace-level attributes (checked only when there are some).
+        let trace_attrs: &[KeyValue] = match &key.attributes {
+            Some(t) if raw.parent_id == 0 || raw.parent_id == key.remote_parent => t,
             _ => &[],
         };
-        let attributes = match self.attrs.get_mut(a..a + raw.attr_len as usize) {
-            Some(range) => {
+        let take = |kv: &mut KeyValue| {
+            std::mem::replace(
+                kv,
+                KeyValue {
+                    key: Cow::Borrowed(""),
+                    value: Value::Bool(false),
+                },
+            )
+        };
+        let own = self.attrs.get_mut(a..a + raw.attr_len as usize);
+        let attributes = match (trace_attrs.is_empty(), own) {
+            (true, Some(range)) => range.iter_mut().map(take).collect(),
+            (true, None) => Vec::new(),
+            (false, range) => {
+                let range = range.unwrap_or_default();
                 let mut v = Vec::with_capacity(trace_attrs.len() + range.len());
                 v.extend_from_slice(trace_attrs);
-                v.extend(range.iter_mut().map(|kv| {
-                    std::mem::replace(
-                        kv,
-                        KeyValue {
-                            key: Cow::Borrowed(""),
-                            value: Value::Bool(false),
-                        },
-                    )
-                }));
+                v.extend(range.iter_mut().map(take));
                 v
             }
-            None => trace_attrs.to_vec(),
         };
         let extras = self
             .extras

@@ -27,6 +27,7 @@ use std::mem::ManuallyDrop;
 
 use crate::data::SpanKind;
 use crate::ids::{SpanContext, SpanId};
+use crate::recorder::cut_str;
 use crate::span_ops::{self, FrameKey, GuardCounts, SpanKey};
 use crate::stack::{GuardAttrs, needs_truncation};
 use crate::value::{KeyValue, Value};
@@ -85,16 +86,18 @@ impl SpanGuard {
     #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         if let Some(k) = self.key {
+            let mut key = key.into();
             let mut value = value.into();
+            // For literal keys and non-string values these checks fold away at compile time.
             let max_len = k.max_value_len as usize;
-            if needs_truncation(&value, max_len) && value.truncate(max_len) {
+            if needs_truncation(&value, max_len) && value.limit(max_len, k.max_array_len as usize) {
                 self.counts.truncated += 1;
             }
+            if key.len() > k.max_key_len as usize && cut_str(&mut key, k.max_key_len as usize) {
+                self.counts.keys_truncated += 1;
+            }
             if self.attrs.len() < k.max_attrs as usize {
-                self.attrs.push(KeyValue {
-                    key: key.into(),
-                    value,
-                });
+                self.attrs.push(KeyValue { key, value });
             } else {
                 self.counts.dropped += 1;
             }

@@ -37,6 +37,10 @@ pub(crate) struct SpanKey {
     pub max_attrs: u32,
     /// `max_attribute_value_len`, for the guard.
     pub max_value_len: u32,
+    /// `max_attribute_key_len`, for the guard.
+    pub max_key_len: u32,
+    /// `max_array_len`, for the guard.
+    pub max_array_len: u32,
 }
 
 /// Identifies an attached frame for its guard.
@@ -52,6 +56,7 @@ pub(crate) struct FrameKey {
 pub(crate) struct GuardCounts {
     pub dropped: u32,
     pub truncated: u32,
+    pub keys_truncated: u32,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,7 +183,8 @@ fn start_in_top_frame(
     e.parent_id = parent_id;
     e.frame = frame_idx as u32;
     match name {
-        Cow::Borrowed(n) if n.len() <= 256 => e.name = n,
+        // Static names come from the program, not from input: only owned names are limited.
+        Cow::Borrowed(n) => e.name = n,
         n => set_entry_name(e, n, &tl.inner),
     }
     e.kind = 0;
@@ -194,6 +200,8 @@ fn start_in_top_frame(
         span_id,
         max_attrs: tl.max_attrs,
         max_value_len: tl.max_value_len,
+        max_key_len: tl.max_key_len,
+        max_array_len: tl.max_array_len,
     })
 }
 
@@ -226,6 +234,12 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
             stats::add(
                 &tl.inner.counters.values_truncated,
                 u64::from(counts.truncated),
+            );
+        }
+        if counts.keys_truncated > 0 {
+            stats::add(
+                &tl.inner.counters.keys_truncated,
+                u64::from(counts.keys_truncated),
             );
         }
         let frame_idx = tl.open[i].frame as usize;

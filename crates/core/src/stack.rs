@@ -87,6 +87,8 @@ pub(crate) struct TracerLocal {
     // Copies of the tracer's settings, kept here so the hot path reads one cache line.
     pub max_attrs: u32,
     pub max_value_len: u32,
+    pub max_key_len: u32,
+    pub max_array_len: u32,
     pub max_depth: usize,
     pub batch_size: usize,
     pub has_exporter: bool,
@@ -185,6 +187,8 @@ impl ThreadState {
             trace_frames: 0,
             max_attrs: u32::try_from(limits.max_attributes_per_span).unwrap_or(u32::MAX),
             max_value_len: u32::try_from(limits.max_attribute_value_len).unwrap_or(u32::MAX),
+            max_key_len: u32::try_from(limits.max_attribute_key_len).unwrap_or(u32::MAX),
+            max_array_len: u32::try_from(limits.max_array_len).unwrap_or(u32::MAX),
             max_depth: limits.max_open_spans_per_thread,
             batch_size: limits.batch_size,
             has_exporter: inner.has_exporter(),
@@ -350,21 +354,9 @@ impl TracerLocal {
         // At most u16::MAX: the builder caps `max_attributes_per_span`.
         let attr_len = attrs.len().min(usize::from(u16::MAX));
         if attr_len > 0 {
+            // Keys and values were limited as they were set (`SpanGuard::set_attribute`).
             attrs.truncate(attr_len);
-            let limits = &self.inner.limits;
-            for mut kv in attrs.drain(..) {
-                // Values were cut as they were set; keys and arrays are checked here, once.
-                if kv.key.len() > limits.max_attribute_key_len
-                    || matches!(kv.value, crate::value::Value::Array(_))
-                {
-                    Recorder {
-                        limits,
-                        counters: &self.inner.counters,
-                    }
-                    .attribute(&mut kv);
-                }
-                b.attrs.push(kv);
-            }
+            b.attrs.extend(attrs.drain(..));
         }
         let extras = match e.extras.take() {
             Some(x) => {
@@ -529,12 +521,12 @@ pub(crate) fn needs_truncation(v: &crate::value::Value, max: usize) -> bool {
     value_may_exceed(v, max)
 }
 
-/// A span's name as the open entry stores it: static names inline, owned ones in the extras
-/// (cut to `max_name_len`).
+/// A span's name as the open entry stores it: static names inline (they come from the
+/// program, not from input), owned ones in the extras (cut to `max_name_len`).
 #[inline]
 pub(crate) fn set_entry_name(e: &mut OpenSpan, name: Cow<'static, str>, inner: &TracerInner) {
     match name {
-        Cow::Borrowed(n) if n.len() <= inner.limits.max_name_len => {
+        Cow::Borrowed(n) => {
             e.name = n;
             if let Some(x) = &mut e.extras {
                 x.name = None;
