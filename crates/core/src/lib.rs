@@ -59,10 +59,12 @@ mod stats;
 mod sync;
 pub mod thread_name;
 pub mod value;
-// 2. span records, the limits applied to them, and the export worker that consumes them.
+// 2. span records, the limits applied to them, the tail sampler that judges whole traces,
+//    and the export worker that consumes them.
 mod batch;
 mod export_worker;
 mod recorder;
+pub mod tail_sampler;
 // 3. the state a tracer's clones and threads share.
 mod tracer_state;
 // 4. a live trace and its hand-off queue.
@@ -90,6 +92,7 @@ pub use root::{RootBuilder, RootRun, RootSpan};
 pub use sampler::Sampler;
 pub use span::Span;
 pub use stats::{DroppedSpans, ExportStats, Stats};
+pub use tail_sampler::{TailPolicy, TailRuleStats, TailSampler};
 pub use tracer::{RequestTracer, RequestTracerBuilder, TraceBuilder, TraceContext};
 pub use value::{KeyValue, Value};
 

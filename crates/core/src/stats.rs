@@ -90,6 +90,7 @@ pub(crate) struct SharedCounters {
     pub dropped_abandoned: AtomicU64,
     pub dropped_export_queue_full: AtomicU64,
     pub dropped_export_failed: AtomicU64,
+    pub dropped_tail_sampled: AtomicU64,
     pub unfinished: AtomicU64,
     pub without_trace: AtomicU64,
     pub attributes_dropped: AtomicU64,
@@ -144,6 +145,9 @@ pub struct DroppedSpans {
     pub export_queue_full: u64,
     /// The exporter failed permanently or ran out of retries (same condition as above).
     pub export_failed: u64,
+    /// The tail sampler dropped the span's trace (see `RequestTracer::tail_sampling_stats`).
+    #[serde(default)]
+    pub tail_sampled: u64,
 }
 
 impl DroppedSpans {
@@ -155,6 +159,7 @@ impl DroppedSpans {
             + self.abandoned
             + self.export_queue_full
             + self.export_failed
+            + self.tail_sampled
     }
 }
 
@@ -289,6 +294,7 @@ pub(crate) fn snapshot(t: ThreadTotals, shared: &SharedCounters) -> Stats {
         abandoned: l(&shared.dropped_abandoned),
         export_queue_full: l(&shared.dropped_export_queue_full),
         export_failed: l(&shared.dropped_export_failed),
+        tail_sampled: l(&shared.dropped_tail_sampled),
     };
     s.spans_unfinished = l(&shared.unfinished);
     s.spans_queued = l(&shared.queued);

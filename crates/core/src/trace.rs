@@ -213,8 +213,9 @@ pub(crate) fn live_trace(ctx: &SpanContext) -> Option<Arc<TraceShared>> {
     Arc::clone(link).downcast::<TraceShared>().ok()
 }
 
-/// Hands a thread's batch of `trace` over: when traces are retained, to the trace's inbox
-/// (the exporter gets it when the trace is finished); otherwise straight to the exporter.
+/// Hands a thread's batch of `trace` over: when traces are held (retained, or waiting for the
+/// tail sampler), to the trace's inbox (the exporter gets it when the trace is finished);
+/// otherwise straight to the exporter.
 /// Returns the batch, emptied, when it can be reused.
 pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Batch> {
     if batch.is_empty() {
@@ -222,7 +223,7 @@ pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Ba
     }
     let tracer = &trace.tracer;
     let c = &tracer.counters;
-    if !tracer.retain {
+    if !tracer.hold {
         trace.admit(&mut batch);
         if batch.is_empty() {
             return Some(batch);
@@ -268,7 +269,7 @@ mod loom_tests {
     use crate::export::Resource;
     use crate::sampler::Sampler;
     use crate::stats::SharedCounters;
-    use crate::tracer_state::TracerInner;
+    use crate::tracer_state::{TracerInner, TracerParts};
     use loom::thread;
 
     fn one_span_batch() -> Batch {
@@ -289,15 +290,16 @@ mod loom_tests {
     }
 
     fn setup() -> (Arc<TracerInner>, Arc<TraceShared>) {
-        let tracer = Arc::new(TracerInner::new(
-            Resource::new("loom"),
-            Sampler::AlwaysOn,
-            Limits::default(),
-            true,
-            Arc::new(SharedCounters::default()),
-            None,
-            u64::MAX,
-        ));
+        let tracer = Arc::new(TracerInner::new(TracerParts {
+            resource: Resource::new("loom"),
+            sampler: Sampler::AlwaysOn,
+            limits: Limits::default(),
+            retain: true,
+            counters: Arc::new(SharedCounters::default()),
+            exporter: None,
+            flush_interval_nanos: u64::MAX,
+            tail: None,
+        }));
         let trace = TraceShared::new(
             Arc::new(TracerRef(Arc::clone(&tracer))),
             TraceStart {

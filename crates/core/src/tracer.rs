@@ -19,7 +19,8 @@ use crate::sampler::Sampler;
 use crate::span::Span;
 use crate::span_ops;
 use crate::stats::{SharedCounters, Stats};
-use crate::tracer_state::TracerInner;
+use crate::tail_sampler::{TailRuleStats, TailSampler, TailState};
+use crate::tracer_state::{TracerInner, TracerParts};
 use crate::value::{KeyValue, Value};
 
 /// Records spans of requests, on any number of threads. Cheap to clone (an `Arc`).
@@ -107,6 +108,7 @@ impl RequestTracer {
             retain: None,
             exporter: None,
             batch: BatchConfig::default(),
+            tail: None,
         }
     }
 
@@ -365,6 +367,16 @@ impl RequestTracer {
         })
     }
 
+    /// What each tail-sampling policy kept and dropped (empty without a tail sampler). The
+    /// last entry, `"default"`, counts traces no policy kept.
+    pub fn tail_sampling_stats(&self) -> Vec<TailRuleStats> {
+        self.inner
+            .tail
+            .as_ref()
+            .map(TailState::stats)
+            .unwrap_or_default()
+    }
+
     /// A snapshot of the counters. Exact accounting identities hold when no span is in motion
     /// (see [`Stats`]).
     pub fn stats(&self) -> Stats {
@@ -425,6 +437,7 @@ pub struct RequestTracerBuilder {
     retain: Option<bool>,
     exporter: Option<Box<dyn SpanExporter>>,
     batch: BatchConfig,
+    tail: Option<TailSampler>,
 }
 
 impl fmt::Debug for RequestTracerBuilder {
@@ -488,6 +501,15 @@ impl RequestTracerBuilder {
         self
     }
 
+    /// Keeps or drops whole traces when they finish, by the sampler's policies (slow ones,
+    /// failed ones, matching ones, a rate per root name, a share of the rest): see
+    /// [`TailSampler`]. Spans then wait in memory until their trace finishes (within the
+    /// usual bounds) instead of streaming out as batches fill.
+    pub fn tail_sampler(mut self, sampler: TailSampler) -> Self {
+        self.tail = Some(sampler);
+        self
+    }
+
     /// Builds the tracer (and starts the export worker, if an exporter was given).
     pub fn build(self) -> RequestTracer {
         let mut limits = self.limits;
@@ -507,15 +529,16 @@ impl RequestTracerBuilder {
                 retain,
             )
         });
-        let inner = Arc::new(TracerInner::new(
-            self.resource,
-            self.sampler,
+        let inner = Arc::new(TracerInner::new(TracerParts {
+            resource: self.resource,
+            sampler: self.sampler,
             limits,
             retain,
             counters,
             exporter,
             flush_interval_nanos,
-        ));
+            tail: self.tail.map(TailState::new),
+        }));
         RequestTracer {
             _handle: Arc::new(LastHandle(Arc::clone(&inner))),
             inner,

@@ -29,6 +29,7 @@ use crate::export::Resource;
 use crate::export_worker::ExportWorker;
 use crate::sampler::Sampler;
 use crate::stats::{self, SharedCounters, Stats, ThreadCounters, ThreadTotals};
+use crate::tail_sampler::TailState;
 
 /// State shared by every clone of a tracer and every thread using it.
 pub(crate) struct TracerInner {
@@ -37,6 +38,11 @@ pub(crate) struct TracerInner {
     pub limits: Limits,
     /// Whether finished spans are kept for the trace's consumer (`end_trace`, `RootSpan::finish`).
     pub retain: bool,
+    /// Whether a trace's spans wait in its inbox until it finishes (retention, or a tail
+    /// sampler that must see the whole trace before anything is exported).
+    pub hold: bool,
+    /// The tail sampler, if any.
+    pub tail: Option<TailState>,
     pub counters: Arc<SharedCounters>,
     registry: Registry,
     recycled: ArrayQueue<Batch>,
@@ -44,6 +50,18 @@ pub(crate) struct TracerInner {
     flush_interval_nanos: u64,
     /// False once every `RequestTracer` handle is gone (threads may still hold the state).
     alive: AtomicBool,
+}
+
+/// What a [`TracerInner`] is made of (the builder's output).
+pub(crate) struct TracerParts {
+    pub resource: Resource,
+    pub sampler: Sampler,
+    pub limits: Limits,
+    pub retain: bool,
+    pub counters: Arc<SharedCounters>,
+    pub exporter: Option<ExportWorker>,
+    pub flush_interval_nanos: u64,
+    pub tail: Option<TailState>,
 }
 
 #[derive(Default)]
@@ -77,25 +95,19 @@ impl RegistryList {
 }
 
 impl TracerInner {
-    pub fn new(
-        resource: Resource,
-        sampler: Sampler,
-        limits: Limits,
-        retain: bool,
-        counters: Arc<SharedCounters>,
-        exporter: Option<ExportWorker>,
-        flush_interval_nanos: u64,
-    ) -> Self {
+    pub fn new(p: TracerParts) -> Self {
         TracerInner {
-            resource,
-            sampler,
-            limits,
-            retain,
-            counters,
+            resource: p.resource,
+            sampler: p.sampler,
+            limits: p.limits,
+            retain: p.retain,
+            hold: p.retain || p.tail.is_some(),
+            tail: p.tail,
+            counters: p.counters,
             registry: Registry::default(),
             recycled: ArrayQueue::new(256),
-            exporter,
-            flush_interval_nanos,
+            exporter: p.exporter,
+            flush_interval_nanos: p.flush_interval_nanos,
             alive: AtomicBool::new(true),
         }
     }
