@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_main};
 use reqtrace_core::{RequestTracer, TailPolicy, TailSampler};
 
 const CHILDREN: u64 = 100;
@@ -37,5 +37,8 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+mod group {
+    #![allow(missing_docs)] // criterion_group! generates an undocumented `pub fn`.
+    criterion::criterion_group!(benches, super::bench);
+}
+criterion_main!(group::benches);
