@@ -289,7 +289,7 @@ def fixture(page, traces_json):
               f"after navigation start, {n} bars drawn")
         check(n == slowest["spans"],
               f"the slowest trace is drawn on load, one bar per span: {n} == {slowest['spans']}")
-        check(timing[1] < 5000, f"drawn within 5 s of navigation start ({timing[1]:.0f} ms)")
+        # Reported, not asserted: the project measures speed, it does not assert it in checks.
 
         got = b.js("""(() => {
             const q = document.getElementById('q'); q.value = 'untrusted-input';

@@ -3,7 +3,9 @@
 //!
 //! ```
 //! use reqtrace_core::{KeyValue, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceFlags, TraceId};
-//! use reqtrace_export_json::{Style, read_native, write_chrome, write_native, write_otlp};
+//! use reqtrace_export_json::{
+//!     Style, read_native, write_chrome, write_html, write_native, write_otlp,
+//! };
 //!
 //! let trace_id = TraceId::from_u128(0x4bf92f3577b34da6a3ce929d0e0e4736).unwrap();
 //! let span = SpanData {
@@ -59,6 +61,11 @@
 //! let doc: serde_json::Value = serde_json::from_slice(&chrome)?;
 //! let slice = doc["traceEvents"].as_array().unwrap().iter().find(|e| e["ph"] == "X").unwrap();
 //! assert_eq!(slice["dur"].as_f64(), Some(250_000.0));
+//!
+//! // The offline viewer: one HTML page with the traces embedded, to open in a browser.
+//! let mut page = Vec::new();
+//! write_html(&mut page, &traces)?;
+//! assert!(String::from_utf8(page)?.contains(r#""handle""#));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
