@@ -295,7 +295,7 @@ def fixture(page, traces_json):
             const q = document.getElementById('q'); q.value = 'untrusted-input';
             q.dispatchEvent(new Event('input'));
             const rows = __rows(); rows[0].click();
-            const bar = __bars().find(b => b.textContent === 'untrusted-input'); bar.click();
+            const bar = __bars().find(b => b.title.startsWith('untrusted-input · ')); bar.click();
             const attrs = {};
             document.querySelectorAll('#details table.attrs tr').forEach(tr =>
                 attrs[tr.cells[0].textContent] = [tr.cells[1].textContent, tr.cells[2].textContent]);
