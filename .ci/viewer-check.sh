@@ -31,7 +31,8 @@ installed=$(date +%s)
 python3 .ci/viewer_check.py demo "$dir/traces.html" "$dir/traces.json" "$dir/viewer.png"
 
 fixture=target/reqtrace-viewer
-cargo run --release --quiet -p reqtrace-export-json --example viewer_fixture -- "$fixture"
+# Debug profile: reuses what the test step built (the example links the crate's dev-dependencies).
+cargo run --quiet -p reqtrace-export-json --example viewer_fixture -- "$fixture"
 python3 .ci/viewer_check.py fixture "$fixture/viewer-fixture.html" "$fixture/viewer-fixture.json"
 
 end=$(date +%s)
