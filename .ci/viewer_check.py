@@ -256,6 +256,20 @@ def demo(page, traces_json, screenshot):
             span = json.load(f)[shown[0]]["spans"][shown[1]]
         check(shown[2] == "error: " + span["error"] and shown[3] == span["name"],
               f"selecting the error span shows its name and message: {shown[2]!r}")
+        zoom = b.js("""(() => { const bar = document.querySelector('#wf .bar.sel');
+            const track = document.querySelector('#wf .track:last-child').getBoundingClientRect();
+            const before = bar.getBoundingClientRect().width;
+            document.getElementById('zoom-span').click();
+            const after = bar.getBoundingClientRect();
+            const shown = __bars().filter(b => b.style.display !== 'none').length;
+            document.getElementById('reset-zoom').click();
+            return [before, after.width, track.width, after.left - track.left, shown,
+                    __bars().filter(b => b.style.display !== 'none').length,
+                    document.getElementById('reset-zoom').hidden]; })()""")
+        check(zoom[1] > 0.85 * zoom[2] and -1 <= zoom[3] < 0.1 * zoom[2] and zoom[0] < zoom[1],
+              f"'zoom to span' widens the span to the track ({zoom[0]:.0f} -> {zoom[1]:.0f} of {zoom[2]:.0f} px)")
+        check(zoom[5] == exp[shown[0]]["spans"] and zoom[6],
+              f"'reset zoom' shows every bar again ({zoom[4]} -> {zoom[5]}) and hides itself")
         b.screenshot(screenshot)
         check(os.path.getsize(screenshot) > 10_000, f"screenshot saved: {screenshot}")
         check(not b.errors, f"no script error in the page ({len(b.errors)})")
