@@ -15,8 +15,8 @@
 //!
 //! Prints one trace as a tree and a summary line, and writes every finished trace to
 //! `DIR/traces.json` (native JSON), `DIR/traces.otlp.json` (OTLP/JSON) and
-//! `DIR/traces.chrome.json` (Chrome trace events, for Perfetto); `DIR` defaults to
-//! `target/reqtrace-demo`.
+//! `DIR/traces.chrome.json` (Chrome trace events, for Perfetto) and `DIR/traces.html` (the
+//! offline trace viewer: open it in a browser); `DIR` defaults to `target/reqtrace-demo`.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -354,6 +354,7 @@ fn main() {
                 "wrote {} (open it at https://ui.perfetto.dev or chrome://tracing)",
                 paths.chrome.display()
             );
+            println!("wrote {} (open it in a browser)", paths.html.display());
         }
         Err(e) => {
             eprintln!("cannot write traces to {}: {e}", opts.out.display());

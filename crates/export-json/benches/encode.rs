@@ -15,7 +15,7 @@ use reqtrace_core::{
     Value,
 };
 use reqtrace_export_json::{
-    Style, write_chrome, write_native, write_native_batch, write_otlp, write_otlp_batch,
+    Style, write_chrome, write_html, write_native, write_native_batch, write_otlp, write_otlp_batch,
 };
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -122,6 +122,13 @@ fn encode(c: &mut Criterion) {
         b.iter(|| {
             buf.clear();
             write_chrome(&mut buf, black_box(&traces), Style::Compact).unwrap();
+            black_box(buf.len())
+        })
+    });
+    g.bench_function("html", |b| {
+        b.iter(|| {
+            buf.clear();
+            write_html(&mut buf, black_box(&traces)).unwrap();
             black_box(buf.len())
         })
     });

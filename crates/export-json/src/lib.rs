@@ -1,8 +1,11 @@
-//! Writes reqtrace's finished traces as JSON, three ways, and streams spans to JSON-lines files.
+//! Writes reqtrace's finished traces as JSON, three ways, and as an offline HTML viewer, and
+//! streams spans to JSON-lines files.
 //!
 //! ```
 //! use reqtrace_core::{KeyValue, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceFlags, TraceId};
-//! use reqtrace_export_json::{Style, read_native, write_chrome, write_native, write_otlp};
+//! use reqtrace_export_json::{
+//!     Style, read_native, write_chrome, write_html, write_native, write_otlp,
+//! };
 //!
 //! let trace_id = TraceId::from_u128(0x4bf92f3577b34da6a3ce929d0e0e4736).unwrap();
 //! let span = SpanData {
@@ -58,6 +61,11 @@
 //! let doc: serde_json::Value = serde_json::from_slice(&chrome)?;
 //! let slice = doc["traceEvents"].as_array().unwrap().iter().find(|e| e["ph"] == "X").unwrap();
 //! assert_eq!(slice["dur"].as_f64(), Some(250_000.0));
+//!
+//! // The offline viewer: one HTML page with the traces embedded, to open in a browser.
+//! let mut page = Vec::new();
+//! write_html(&mut page, &traces)?;
+//! assert!(String::from_utf8(page)?.contains(r#""handle""#));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -66,15 +74,17 @@
 //! | native JSON (core's serde names plus `duration_seconds`/`duration_ms`) | [`write_native`], [`write_native_trace`] | [`read_native`], [`read_native_trace`] |
 //! | OTLP/JSON `ExportTraceServiceRequest` | [`write_otlp`] | any OTLP receiver; `otlp_json_validate.py --strict` |
 //! | Chrome Trace Event Format | [`write_chrome`] | Perfetto, `chrome://tracing`; `chrome_trace_validate.py` |
+//! | a self-contained HTML trace viewer (list, waterfall, span details; no network) | [`write_html`] | any browser |
 //! | JSON lines, one batch per line (OTLP or native) | [`JsonLinesExporter`] (a [`SpanExporter`](reqtrace_core::SpanExporter)) | [`read_native_lines`] |
 //!
-//! [`write_all_formats`] writes the three files of a set of traces at once.
+//! [`write_all_formats`] writes the four files of a set of traces at once.
 //!
 //! Every writer streams to an [`std::io::Write`]: no document tree is built, and
 //! strings are escaped as they are written (see each module for the exact mapping).
 
 mod chrome;
 mod exporter;
+mod html;
 mod json_writer;
 mod native;
 mod otlp;
@@ -87,6 +97,7 @@ use reqtrace_core::Trace;
 
 pub use chrome::write_chrome;
 pub use exporter::{JsonLinesExporter, JsonLinesExporterBuilder, LineFormat};
+pub use html::write_html;
 pub use json_writer::Style;
 pub use native::{
     NativeBatch, ReadError, read_native, read_native_lines, read_native_trace, write_native,
@@ -103,10 +114,13 @@ pub struct ExportPaths {
     pub otlp: PathBuf,
     /// `traces.chrome.json`: Chrome Trace Event Format, for Perfetto.
     pub chrome: PathBuf,
+    /// `traces.html`: the self-contained trace viewer ([`write_html`]); open it in a browser.
+    pub html: PathBuf,
 }
 
 /// Writes `traces` to `dir` (created if missing) as `traces.json` (native, pretty),
-/// `traces.otlp.json` and `traces.chrome.json` (compact), and returns the three paths.
+/// `traces.otlp.json` and `traces.chrome.json` (compact) and `traces.html` (the viewer), and
+/// returns the four paths.
 ///
 /// Each file is written to a temporary name in `dir` and then renamed, so a reader never sees
 /// a half-written file.
@@ -125,10 +139,12 @@ pub fn write_all_formats(dir: impl AsRef<Path>, traces: &[Trace]) -> io::Result<
         native: dir.join("traces.json"),
         otlp: dir.join("traces.otlp.json"),
         chrome: dir.join("traces.chrome.json"),
+        html: dir.join("traces.html"),
     };
     write_atomically(&paths.native, |w| write_native(w, traces, Style::Pretty))?;
     write_atomically(&paths.otlp, |w| write_otlp(w, traces, Style::Compact))?;
     write_atomically(&paths.chrome, |w| write_chrome(w, traces, Style::Compact))?;
+    write_atomically(&paths.html, |w| write_html(w, traces))?;
     Ok(paths)
 }
 

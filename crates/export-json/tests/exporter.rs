@@ -202,18 +202,22 @@ fn file_exporter_truncates_or_appends() {
 }
 
 #[test]
-fn write_all_formats_writes_three_valid_files() {
+fn write_all_formats_writes_four_valid_files() {
     let dir = temp_dir("all").join("nested/out");
     let traces = with_non_finite();
     let paths = write_all_formats(&dir, &traces).unwrap();
     assert_eq!(paths.native, dir.join("traces.json"));
     assert_eq!(paths.otlp, dir.join("traces.otlp.json"));
     assert_eq!(paths.chrome, dir.join("traces.chrome.json"));
+    assert_eq!(paths.html, dir.join("traces.html"));
     let back = read_native(std::fs::File::open(&paths.native).unwrap()).unwrap();
     assert_eq!(back.len(), traces.len());
     assert_eq!(back[1..], traces[1..]);
     assert_otlp_valid(&paths.otlp);
     assert_chrome_valid(&paths.chrome);
+    let mut page = Vec::new();
+    reqtrace_export_json::write_html(&mut page, &traces).unwrap();
+    assert_eq!(std::fs::read(&paths.html).unwrap(), page);
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
