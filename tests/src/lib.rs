@@ -5,7 +5,8 @@
 //! Two misuses are compile errors by design; `reqtrace-core`'s `guard.rs` checks them for
 //! `SpanGuard`, and these check the same for `AttachGuard` (`misuse.rs` tests the runtime
 //! analogues). Each names the error it expects (E0277: a `Send`/`Sync` bound not met), so a
-//! doctest that stops compiling for another reason fails.
+//! doctest that stops compiling for another reason fails. Only nightly rustdoc checks the code
+//! (stable accepts any error); `.ci/run` runs these doctests with nightly.
 //!
 //! An `AttachGuard` cannot be moved to another thread:
 //!
