@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p reqtrace-propagation --bench parse`
 //!
-//! Inputs (`n` is the header size in bytes):
+//! Inputs (`n` is the header size in bytes; `tests/large_inputs` builds them, and
+//! `tests/large_headers.rs` checks what each parses to):
 //! * `traceparent/future`: a higher-version value followed by `n` bytes of future fields (the
 //!   parser reads its 56 fixed characters);
 //! * `traceparent/ows`: a version-00 value padded with `n` bytes of spaces and tabs (the one
@@ -21,47 +22,11 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_main};
 use reqtrace_propagation::{Baggage, Propagated, TraceState, Traceparent};
 
+#[path = "../tests/large_inputs/mod.rs"]
+mod large_inputs;
+use large_inputs::{baggage, traceparent_future, traceparent_ows, tracestate};
+
 const SIZES: [(usize, &str); 2] = [(4 * 1024, "4KB"), (1024 * 1024, "1MB")];
-
-const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const PARENT: &str = "00f067aa0ba902b7";
-
-/// `unit(i)` repeated (joined with `,`) until the result is `n` bytes long.
-fn repeat_to(n: usize, unit: impl Fn(usize) -> String) -> String {
-    let mut s = String::with_capacity(n + 256);
-    let mut i = 0;
-    while s.len() < n {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&unit(i));
-        i += 1;
-    }
-    s.truncate(n);
-    s
-}
-
-fn traceparent_future(n: usize) -> String {
-    let mut s = format!("cc-{TRACE}-{PARENT}-01-");
-    s.push_str(&"x".repeat(n - s.len()));
-    s
-}
-
-fn traceparent_ows(n: usize) -> String {
-    let value = format!("00-{TRACE}-{PARENT}-01");
-    let pad = (n - value.len()) / 2;
-    format!("{}{value}{}", " \t".repeat(pad / 2), "\t ".repeat(pad / 2))
-}
-
-fn tracestate(n: usize) -> String {
-    // "k0001=" + 122 value bytes = 128 bytes per member
-    repeat_to(n, |i| format!("k{i:04}={}", "v".repeat(122)))
-}
-
-fn baggage(n: usize) -> String {
-    // "key00001=" + 119 value bytes = 128 bytes per member: 63 of them fill the 8192 bytes
-    repeat_to(n, |i| format!("key{:05}={}", i % 100_000, "v".repeat(119)))
-}
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");

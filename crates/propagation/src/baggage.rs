@@ -106,15 +106,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' {
-            if let (Some(hi), Some(lo)) = (
+        if b[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
                 b.get(i + 1).copied().and_then(nibble),
                 b.get(i + 2).copied().and_then(nibble),
-            ) {
-                out.push((hi << 4) | lo);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push((hi << 4) | lo);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
