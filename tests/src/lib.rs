@@ -4,11 +4,13 @@
 //!
 //! Two misuses are compile errors by design; `reqtrace-core`'s `guard.rs` checks them for
 //! `SpanGuard`, and these check the same for `AttachGuard` (`misuse.rs` tests the runtime
-//! analogues).
+//! analogues). Each names the error it expects (E0277: a `Send`/`Sync` bound not met), so a
+//! doctest that stops compiling for another reason fails. Only nightly rustdoc checks the code
+//! (stable accepts any error); `.ci/run` runs these doctests with nightly.
 //!
 //! An `AttachGuard` cannot be moved to another thread:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! let tracer = reqtrace_core::RequestTracer::new("svc");
 //! tracer.start_trace();
 //! let span = tracer.start_span("s");
@@ -18,7 +20,7 @@
 //!
 //! nor shared with one:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! fn needs_sync<T: Sync>(_: &T) {}
 //! let tracer = reqtrace_core::RequestTracer::new("svc");
 //! tracer.start_trace();

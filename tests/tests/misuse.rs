@@ -1,8 +1,8 @@
 //! Misuse (issue 7, item 5): every case has a defined outcome, a test, and no panic.
 //!
 //! Two misuses cannot be written at all, by design, and are checked as `compile_fail`
-//! doctests (in `reqtrace-core`'s `guard.rs`, and for `AttachGuard` in this package's
-//! `src/lib.rs`):
+//! doctests pinned to their error code (in `reqtrace-core`'s `guard.rs`, and for `AttachGuard`
+//! in this package's `src/lib.rs`):
 //! - ending a guard twice: `SpanGuard::end(self)` consumes the guard;
 //! - moving a guard to another thread: `SpanGuard` and `AttachGuard` are `!Send`.
 //!

@@ -8,6 +8,12 @@
 //! Limits: at most [`MAX_MEMBERS`] members and [`MAX_BYTES`] bytes of header value. A `Baggage`
 //! never exceeds them: [`Baggage::insert`] refuses a member that would not fit, and
 //! [`Baggage::from_header`] drops whole members (never part of one) that would not fit.
+//!
+//! Cost: parsing is linear in its input and stops at the limit. [`Baggage::from_header`] reads
+//! only the first [`MAX_BYTES`] bytes of the received value (the W3C limit is on the received
+//! `baggage-string`; a member cut by that boundary is dropped whole), and `FromStr` rejects a
+//! longer value without reading it. The canonical length is kept up to date on every insert, so
+//! adding a member costs the member's size, not the baggage's.
 
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
@@ -100,15 +106,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' {
-            if let (Some(hi), Some(lo)) = (
+        if b[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
                 b.get(i + 1).copied().and_then(nibble),
                 b.get(i + 2).copied().and_then(nibble),
-            ) {
-                out.push((hi << 4) | lo);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push((hi << 4) | lo);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -193,7 +199,20 @@ fn member_wire_len(key: &str, m: &BaggageMember) -> usize {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Baggage {
-    members: Vec<(String, BaggageMember)>,
+    members: Vec<Entry>,
+    /// Invariant: `header_len()`, i.e. the sum of the entries' `wire_len` plus one `,` between
+    /// each two entries (0 when empty).
+    wire_len: usize,
+}
+
+/// A member with its key and its length on the wire (`key=value;props`, kept so that limit
+/// checks never re-measure the whole baggage).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Entry {
+    key: String,
+    member: BaggageMember,
+    /// Invariant: `member_wire_len(&key, &member)`.
+    wire_len: usize,
 }
 
 impl Baggage {
@@ -201,24 +220,46 @@ impl Baggage {
     pub const fn new() -> Self {
         Baggage {
             members: Vec::new(),
+            wire_len: 0,
         }
     }
 
-    /// Reads every `baggage` header of a request leniently: members are taken in order;
-    /// malformed members are skipped, and so are members that would make the baggage exceed
-    /// [`MAX_MEMBERS`] or [`MAX_BYTES`] (whole members only).
+    /// Reads every `baggage` header of a request leniently, as if joined with `,`: members are
+    /// taken in order; malformed members are skipped, and so are members that would make the
+    /// baggage exceed [`MAX_MEMBERS`] or [`MAX_BYTES`] (whole members only).
+    ///
+    /// Only the first [`MAX_BYTES`] bytes of the joined value are read (the W3C limit is on the
+    /// received `baggage-string`); a member that this boundary cuts, and everything after it,
+    /// is dropped. So the work is bounded whatever the input's size.
     pub fn from_header<'a, I>(values: I) -> Self
     where
         I: IntoIterator<Item = &'a str>,
     {
         let mut b = Baggage::new();
         let mut index = 0;
-        for value in values {
-            for raw in value.split(',') {
+        // Bytes of the joined value still to read.
+        let mut budget = MAX_BYTES;
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                // the `,` joining two headers
+                let Some(rest) = budget.checked_sub(1) else {
+                    break;
+                };
+                budget = rest;
+            }
+            let (window, complete) = prefix_of_members(value, budget);
+            budget -= window.len();
+            if !complete {
+                budget = 0;
+            }
+            for raw in window.split(',') {
                 if let Ok(Some((k, m))) = parse_member(raw, index) {
                     let _ = b.insert_member(k, m);
                 }
                 index += 1;
+            }
+            if budget == 0 {
+                break;
             }
         }
         b
@@ -231,7 +272,11 @@ impl Baggage {
 
     /// The member (value and properties) for `key`.
     pub fn member(&self, key: &str) -> Option<&BaggageMember> {
-        self.members.iter().find(|(k, _)| k == key).map(|(_, m)| m)
+        self.position(key).map(|i| &self.members[i].member)
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.members.iter().position(|e| e.key == key)
     }
 
     /// Sets `key` to `value` (no properties). See [`Baggage::insert_member`].
@@ -251,17 +296,16 @@ impl Baggage {
         if !is_valid_key(&key) || !member.properties.iter().all(|p| is_valid_key(&p.key)) {
             return Err(BaggageError::InvalidKey { index: 0 });
         }
-        let existing = self.members.iter().position(|(k, _)| *k == key);
-        let new_len = member_wire_len(&key, &member);
+        let existing = self.position(&key);
+        let wire_len = member_wire_len(&key, &member);
         let (count, bytes) = match existing {
             Some(i) => (
                 self.members.len(),
-                self.header_len() - member_wire_len(&self.members[i].0, &self.members[i].1)
-                    + new_len,
+                self.wire_len - self.members[i].wire_len + wire_len,
             ),
             None => (
                 self.members.len() + 1,
-                self.header_len() + new_len + usize::from(!self.members.is_empty()),
+                self.wire_len + wire_len + usize::from(!self.members.is_empty()),
             ),
         };
         if count > MAX_MEMBERS {
@@ -270,22 +314,30 @@ impl Baggage {
         if bytes > MAX_BYTES {
             return Err(BaggageError::TooLong);
         }
+        let entry = Entry {
+            key,
+            member,
+            wire_len,
+        };
         match existing {
-            Some(i) => self.members[i].1 = member,
-            None => self.members.push((key, member)),
+            Some(i) => self.members[i] = entry,
+            None => self.members.push(entry),
         }
+        self.wire_len = bytes;
         Ok(())
     }
 
     /// Removes `key`, returning its member.
     pub fn remove(&mut self, key: &str) -> Option<BaggageMember> {
-        let pos = self.members.iter().position(|(k, _)| k == key)?;
-        Some(self.members.remove(pos).1)
+        let pos = self.position(key)?;
+        let entry = self.members.remove(pos);
+        self.wire_len -= entry.wire_len + usize::from(!self.members.is_empty());
+        Some(entry.member)
     }
 
     /// The members in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &BaggageMember)> {
-        self.members.iter().map(|(k, m)| (k.as_str(), m))
+        self.members.iter().map(|e| (e.key.as_str(), &e.member))
     }
 
     /// Number of members.
@@ -298,15 +350,29 @@ impl Baggage {
         self.members.is_empty()
     }
 
-    /// Length in bytes of the header value [`Display`](fmt::Display) writes.
+    /// Length in bytes of the header value [`Display`](fmt::Display) writes (kept up to date,
+    /// so this is O(1)).
     pub fn header_len(&self) -> usize {
-        let members: usize = self
-            .members
-            .iter()
-            .map(|(k, m)| member_wire_len(k, m))
-            .sum();
-        members + self.members.len().saturating_sub(1)
+        self.wire_len
     }
+}
+
+/// The longest prefix of `value` of at most `budget` bytes, without the member the boundary
+/// cuts; and whether that prefix is the whole value. A member ending exactly at the boundary
+/// (followed by `,`) is whole.
+fn prefix_of_members(value: &str, budget: usize) -> (&str, bool) {
+    if value.len() <= budget {
+        return (value, true);
+    }
+    if value.as_bytes()[budget] == b',' {
+        return (&value[..budget], false);
+    }
+    // `value[..budget]` ends inside a member: drop that member.
+    let cut = value.as_bytes()[..budget]
+        .iter()
+        .rposition(|&c| c == b',')
+        .unwrap_or(0);
+    (&value[..cut], false)
 }
 
 /// Parses one list member; `Ok(None)` for an empty (whitespace-only) member.
@@ -357,8 +423,12 @@ fn parse_member(raw: &str, index: usize) -> Result<Option<(String, BaggageMember
 impl FromStr for Baggage {
     type Err = BaggageError;
 
-    /// Strict parse of one header value: any malformed member or broken limit is an error.
+    /// Strict parse of one header value: any malformed member or broken limit is an error. A
+    /// value longer than [`MAX_BYTES`] is [`BaggageError::TooLong`] without being read.
     fn from_str(s: &str) -> Result<Self, BaggageError> {
+        if s.len() > MAX_BYTES {
+            return Err(BaggageError::TooLong);
+        }
         let mut b = Baggage::new();
         for (index, raw) in s.split(',').enumerate() {
             if let Some((k, m)) = parse_member(raw, index)? {
@@ -372,7 +442,13 @@ impl FromStr for Baggage {
 impl fmt::Display for Baggage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = String::with_capacity(self.header_len());
-        for (i, (k, m)) in self.members.iter().enumerate() {
+        for (
+            i,
+            Entry {
+                key: k, member: m, ..
+            },
+        ) in self.members.iter().enumerate()
+        {
             if i > 0 {
                 out.push(',');
             }

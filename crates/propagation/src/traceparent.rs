@@ -10,6 +10,10 @@
 //! * an all-zero trace-id or parent-id is invalid;
 //! * the flags are a bit field: `sampled` (`0x01`) and `random` (`0x02`) are kept, unknown bits
 //!   are dropped so that they are never emitted.
+//!
+//! Cost: the parser reads the whitespace around the value and then at most 56 characters;
+//! what follows a higher version's fields is never read, and a version-00 value longer than
+//! 55 characters is rejected at its 56th.
 
 use std::fmt;
 use std::str::FromStr;
@@ -177,9 +181,15 @@ impl fmt::Display for Traceparent {
     }
 }
 
-/// Spaces and horizontal tabs (HTTP optional whitespace).
+/// `s` without leading and trailing spaces and horizontal tabs (HTTP optional whitespace).
+/// Reads only the whitespace it removes and the byte after it, at each end.
 pub(crate) fn trim_ows(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
+    let b = s.as_bytes();
+    let is_ows = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !is_ows(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !is_ows(c)).map_or(start, |i| i + 1);
+    // Both ends sit next to ASCII whitespace or at the ends of `s`: char boundaries.
+    &s[start..end]
 }
 
 /// Two lowercase hex digits as a byte.

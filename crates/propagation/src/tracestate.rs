@@ -7,8 +7,15 @@
 //!   in a space (leading spaces are part of the value);
 //! * spaces and tabs around members are ignored, empty members are allowed and dropped;
 //! * several headers are joined with `,` before parsing ([`TraceState::from_headers`]);
-//! * one bad member, a repeated key, or more than 32 members make the whole value invalid: the
-//!   caller then discards the tracestate (the `traceparent` still stands).
+//! * a repeated key keeps its first (left-most) value; later members with that key are dropped
+//!   (the header is well formed, and a vendor MAY discard duplicate keys: W3C test suite's
+//!   `test_tracestate_duplicated_keys`);
+//! * one bad member, or more than 32 non-empty members (repeated keys count), make the whole
+//!   value invalid: the caller then discards the tracestate (the `traceparent` still stands).
+//!
+//! Cost: parsing is linear in its input and stops at the limits: at the 33rd member or the
+//! first bad one, and a joined value longer than [`MAX_HEADER_LEN`] (which no valid
+//! `tracestate` needs) is rejected before any member is read.
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,6 +30,9 @@ pub const MAX_KEY_LEN: usize = 256;
 pub const MAX_VALUE_LEN: usize = 256;
 /// Entries longer than this (`key=value`) are the first to go when truncating.
 pub const LARGE_ENTRY_LEN: usize = 128;
+/// The longest joined `tracestate` value read: twice the longest valid list (32 members of the
+/// longest key and value, 16,447 bytes), leaving room for whitespace and empty members.
+pub const MAX_HEADER_LEN: usize = 2 * MAX_MEMBERS * (MAX_KEY_LEN + 1 + MAX_VALUE_LEN + 1);
 
 /// Why a `tracestate` value (or a key/value given to [`TraceState::insert`]) was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,10 +58,10 @@ pub enum TraceStateError {
         /// The key whose value is invalid.
         key: String,
     },
-    /// The same key appears twice.
-    DuplicateKey {
-        /// The repeated key.
-        key: String,
+    /// The joined value is longer than [`MAX_HEADER_LEN`] bytes.
+    TooLong {
+        /// Length of the joined value read so far (at least `MAX_HEADER_LEN + 1`).
+        len: usize,
     },
 }
 
@@ -69,7 +79,10 @@ impl fmt::Display for TraceStateError {
             Self::InvalidValue { key } => {
                 write!(f, "tracestate value for key {key:?} is invalid")
             }
-            Self::DuplicateKey { key } => write!(f, "tracestate key {key:?} appears twice"),
+            Self::TooLong { len } => write!(
+                f,
+                "tracestate is {len} bytes or more, longer than {MAX_HEADER_LEN}"
+            ),
         }
     }
 }
@@ -127,8 +140,8 @@ fn truncate_for_error(s: &str) -> String {
 
 /// A parsed `tracestate`: vendor entries, left-most (most recently updated) first.
 ///
-/// Always valid: every way to build one checks the grammar, the 32-member limit and key
-/// uniqueness. `Display` writes the canonical header value (`k1=v1,k2=v2`, no whitespace);
+/// Always valid: every way to build one checks the grammar and the 32-member limit, and keeps
+/// keys unique. `Display` writes the canonical header value (`k1=v1,k2=v2`, no whitespace);
 /// an empty `TraceState` displays as the empty string, which is not worth sending.
 ///
 /// ```
@@ -152,14 +165,22 @@ impl TraceState {
         }
     }
 
-    /// Parses every `tracestate` header of a request, joined in order with `,`.
+    /// Parses every `tracestate` header of a request, joined in order with `,`. A repeated key
+    /// keeps its first value.
     pub fn from_headers<'a, I>(values: I) -> Result<Self, TraceStateError>
     where
         I: IntoIterator<Item = &'a str>,
     {
         let mut ts = TraceState::new();
+        // non-empty members read so far, repeated keys included
         let mut index = 0;
-        for value in values {
+        // length of the joined value so far
+        let mut len = 0;
+        for (i, value) in values.into_iter().enumerate() {
+            len += usize::from(i > 0) + value.len();
+            if len > MAX_HEADER_LEN {
+                return Err(TraceStateError::TooLong { len });
+            }
             for member in value.split(',') {
                 ts.push_member(member, &mut index)?;
             }
@@ -172,7 +193,7 @@ impl TraceState {
         if member.is_empty() {
             return Ok(());
         }
-        if self.entries.len() == MAX_MEMBERS {
+        if *index == MAX_MEMBERS {
             return Err(TraceStateError::TooManyMembers {
                 count: MAX_MEMBERS + 1,
             });
@@ -181,13 +202,10 @@ impl TraceState {
             .split_once('=')
             .ok_or(TraceStateError::MissingEquals { index: *index })?;
         check(key, value)?;
-        if self.get(key).is_some() {
-            return Err(TraceStateError::DuplicateKey {
-                key: key.to_owned(),
-            });
-        }
-        self.entries.push((key.to_owned(), value.to_owned()));
         *index += 1;
+        if self.get(key).is_none() {
+            self.entries.push((key.to_owned(), value.to_owned()));
+        }
         Ok(())
     }
 

@@ -135,16 +135,59 @@ fn at_most_8192_bytes_and_never_a_partial_member() {
     assert_eq!(
         b.get("c"),
         None,
-        "member c would exceed the limit and is dropped whole"
+        "member c crosses byte 8192 and is dropped whole"
     );
-    assert_eq!(
-        b.get("d"),
-        Some("small"),
-        "a later member that fits is kept"
-    );
+    assert_eq!(b.get("d"), None, "nothing after byte 8192 is read");
     assert_eq!(b.get("a").map(str::len), Some(4000));
-    assert!(b.to_string().len() <= MAX_BYTES);
-    assert_eq!(b.to_string().len(), 8005 + ",d=small".len());
+    assert_eq!(b.to_string().len(), 8005);
+    assert_eq!(b.header_len(), 8005);
+}
+
+#[test]
+fn a_member_too_long_once_encoded_is_dropped_and_later_ones_kept() {
+    // a '%' that starts no escape stays a '%', written "%25": 1400 of them are 4200 bytes
+    let a = "x".repeat(4000);
+    let header = format!("a={a},b={},d=small", "%".repeat(1400));
+    assert!(header.len() < MAX_BYTES);
+    assert_eq!(header.parse::<Baggage>(), Err(BaggageError::TooLong));
+    let b = Baggage::from_header([header.as_str()]);
+    assert_eq!(b.get("b"), None);
+    assert_eq!(b.get("d"), Some("small"));
+    assert_eq!(b.to_string(), format!("a={a},d=small"));
+}
+
+#[test]
+fn only_the_first_8192_bytes_of_the_joined_headers_are_read() {
+    let v = "x".repeat(MAX_BYTES - 4);
+    // "k=" + 8188 = 8190 bytes, then the joining ',' and "z=" reach byte 8193
+    let b = Baggage::from_header([format!("k={v}").as_str(), "z=1"]);
+    assert_eq!(b.get("z"), None);
+    assert_eq!(b.header_len(), MAX_BYTES - 2);
+    // a member ending exactly at byte 8192 is whole
+    let short = "x".repeat(MAX_BYTES - 6);
+    let b = Baggage::from_header([format!("k={short},z=1,y=2").as_str()]);
+    assert_eq!(b.get("z"), Some("1"));
+    assert_eq!(b.get("y"), None);
+    assert_eq!(b.header_len(), MAX_BYTES);
+    // every later header is ignored, even when it could fit after re-encoding
+    let b = Baggage::from_header([format!("k={short},z=1").as_str(), "y=2"]);
+    assert_eq!(b.get("y"), None);
+}
+
+#[test]
+fn header_len_follows_inserts_replacements_and_removals() {
+    let mut b = Baggage::new();
+    assert_eq!(b.header_len(), 0);
+    b.insert("a", "1").unwrap();
+    b.insert("bb", "x y").unwrap();
+    assert_eq!(b.header_len(), b.to_string().len());
+    b.insert("a", "longer").unwrap();
+    assert_eq!(b.header_len(), b.to_string().len());
+    b.remove("a");
+    assert_eq!(b.header_len(), b.to_string().len());
+    b.remove("bb");
+    assert_eq!(b.header_len(), 0);
+    assert_eq!(b, Baggage::new());
 }
 
 #[test]

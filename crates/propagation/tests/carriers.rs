@@ -128,7 +128,7 @@ fn invalid_tracestate_is_discarded_and_traceparent_stands() {
         .map(|i| format!("k{i}=v"))
         .collect::<Vec<_>>()
         .join(",");
-    for bad in ["foo=1,FOO=2", "foo=1,foo=2", too_many.as_str()] {
+    for bad in ["foo=1,FOO=2", "foo=1,foo", too_many.as_str()] {
         let cx = Propagated::extract(&headers(&[("traceparent", TP), ("tracestate", bad)]));
         assert!(cx.span_context.is_some(), "{bad}");
         assert_eq!(cx.trace_state, TraceState::new(), "{bad}");

@@ -1,5 +1,6 @@
 //! One test per `tracestate` rule of W3C Trace Context Level 2.
 
+use reqtrace_propagation::tracestate::MAX_HEADER_LEN;
 use reqtrace_propagation::{TraceState, TraceStateError};
 
 fn parse(s: &str) -> Result<TraceState, TraceStateError> {
@@ -139,15 +140,55 @@ fn value_grammar() {
 }
 
 #[test]
-fn duplicate_keys_make_the_tracestate_invalid() {
+fn a_repeated_key_keeps_its_first_value() {
+    // W3C test suite, test_tracestate_duplicated_keys: the header is well formed, so it is
+    // kept; the later duplicates are dropped
+    assert_eq!(parse("foo=1,foo=1").unwrap().to_string(), "foo=1");
+    assert_eq!(
+        parse("foo=1,bar=2,foo=3").unwrap().to_string(),
+        "foo=1,bar=2"
+    );
+    let ts = TraceState::from_headers(["foo=1", "foo=2,bar=3"]).unwrap();
+    assert_eq!(ts.to_string(), "foo=1,bar=3");
+    // a duplicate must still be well formed
     assert!(matches!(
-        parse("foo=1,foo=2"),
-        Err(TraceStateError::DuplicateKey { .. })
+        parse("foo=1,foo=a=b"),
+        Err(TraceStateError::InvalidValue { .. })
     ));
-    assert!(matches!(
-        TraceState::from_headers(["foo=1", "foo=1"]),
-        Err(TraceStateError::DuplicateKey { .. })
-    ));
+    // and it counts toward the 32 members of the header
+    let dups = vec!["foo=1"; 33].join(",");
+    assert_eq!(
+        parse(&dups),
+        Err(TraceStateError::TooManyMembers { count: 33 })
+    );
+    assert_eq!(parse(&dups[6..]).unwrap().to_string(), "foo=1");
+}
+
+#[test]
+fn a_joined_value_longer_than_any_valid_one_is_rejected_unread() {
+    assert_eq!(MAX_HEADER_LEN, 32_896);
+    // the longest valid list, with ", " between members, fits
+    let longest: Vec<String> = (0..32)
+        .map(|i| format!("{:a<256}={}", format!("k{i}"), "v".repeat(256)))
+        .collect();
+    let longest = longest.join(", ");
+    assert_eq!(parse(&longest).unwrap().len(), 32);
+    let padded = format!("{longest}{}", " ".repeat(MAX_HEADER_LEN - longest.len()));
+    assert_eq!(parse(&padded).unwrap().len(), 32);
+    assert_eq!(
+        parse(&format!("{padded} ")),
+        Err(TraceStateError::TooLong {
+            len: MAX_HEADER_LEN + 1
+        })
+    );
+    // the joining commas count
+    let half = " ".repeat(MAX_HEADER_LEN / 2);
+    assert_eq!(
+        TraceState::from_headers([half.as_str(), half.as_str()]),
+        Err(TraceStateError::TooLong {
+            len: MAX_HEADER_LEN + 1
+        })
+    );
 }
 
 #[test]

@@ -149,12 +149,25 @@ fn restarts_the_trace_when_traceparent_is_duplicated() {
 fn invalid_tracestate_is_dropped_but_the_trace_continues() {
     let incoming = format!("00-{TRACE}-{PARENT}-00");
     let (status, got) = run(
-        &[("traceparent", &incoming), ("tracestate", "foo=1,foo=2")],
+        &[("traceparent", &incoming), ("tracestate", "foo=1,BAR=2")],
         1,
     );
     assert_eq!(status, 200);
     assert_eq!(traceparent_of(&got[0]).trace_id.to_string(), TRACE);
     assert!(header(&got[0], "tracestate").is_empty());
+}
+
+/// The suite's `test_tracestate_duplicated_keys`: the tracestate is carried on, keeping the
+/// first of the repeated keys.
+#[test]
+fn duplicated_tracestate_keys_keep_the_first() {
+    let incoming = format!("00-{TRACE}-{PARENT}-00");
+    for (sent, kept) in [("foo=1,foo=1", "foo=1"), ("foo=1,foo=2", "foo=1")] {
+        let (status, got) = run(&[("traceparent", &incoming), ("tracestate", sent)], 1);
+        assert_eq!(status, 200);
+        assert_eq!(traceparent_of(&got[0]).trace_id.to_string(), TRACE);
+        assert_eq!(header(&got[0], "tracestate"), vec![kept], "{sent}");
+    }
 }
 
 #[test]

@@ -300,9 +300,29 @@ fn python_has(modules: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `validator` (a file in shared/tools) on `file`. `None` (with a printed note) when the
-/// validator, python3 or the modules it needs are not available; otherwise its verdict and
-/// output.
+/// Whether a missing validator fails the test instead of skipping it: when `REQTRACE_CI` or
+/// `CI` is set (to anything but empty, `0` or `false`). `.ci/run` sets `REQTRACE_CI=1` after
+/// installing the validators' packages, so in CI a check can never pass by not running.
+pub fn validators_required() -> bool {
+    ["REQTRACE_CI", "CI"]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"))
+}
+
+/// A validator check cannot run because `what` is missing: panics when
+/// [`validators_required`], otherwise prints a note and the caller skips the check.
+pub fn unavailable(what: &str) {
+    assert!(
+        !validators_required(),
+        "{what}: the check cannot run, and REQTRACE_CI or CI is set (CI must run every \
+         validator; outside CI unset both to skip it)"
+    );
+    println!("note: {what}; check skipped (it fails instead when REQTRACE_CI or CI is set)");
+}
+
+/// Runs `validator` (a file in shared/tools) on `file`. `None` when the validator, python3 or
+/// the modules it needs are not available (see [`unavailable`]: in CI that panics instead);
+/// otherwise its verdict and output.
 pub fn validate(
     validator: &str,
     args: &[&str],
@@ -311,14 +331,13 @@ pub fn validate(
 ) -> Option<(bool, String)> {
     let script = tools_dir().join(validator);
     if !script.exists() {
-        println!(
-            "note: {} not found; validator check skipped",
-            script.display()
-        );
+        unavailable(&format!("{} not found", script.display()));
         return None;
     }
     if !python_has(needs) {
-        println!("note: python3 with `{needs}` not available; {validator} check skipped");
+        unavailable(&format!(
+            "python3 with `{needs}` not available for {validator}"
+        ));
         return None;
     }
     let out = Command::new("python3")
@@ -335,7 +354,8 @@ pub fn validate(
     Some((out.status.success(), text))
 }
 
-/// Asserts that the OTLP validator accepts `file` with `--strict` (skips when unavailable).
+/// Asserts that the OTLP validator accepts `file` with `--strict` (see [`validate`] for when
+/// it is unavailable).
 pub fn assert_otlp_valid(file: &Path) {
     if let Some((ok, out)) = validate(
         "otlp_json_validate.py",
@@ -348,7 +368,8 @@ pub fn assert_otlp_valid(file: &Path) {
     }
 }
 
-/// Asserts that the Chrome trace validator accepts `file` (skips when unavailable).
+/// Asserts that the Chrome trace validator accepts `file` (see [`validate`] for when it is
+/// unavailable).
 pub fn assert_chrome_valid(file: &Path) {
     if let Some((ok, out)) = validate("chrome_trace_validate.py", &[], file, "json") {
         assert!(ok, "Chrome validator rejected {}:\n{out}", file.display());
