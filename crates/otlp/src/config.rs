@@ -461,6 +461,25 @@ mod tests {
         assert!(check_header("Content-Length", "1").is_err());
     }
 
+    proptest::proptest! {
+        /// Configuration text from the environment never panics a parser, and a parsed
+        /// endpoint prints to a URL that parses back to itself.
+        #[test]
+        fn parsers_take_any_text(s in "\\PC{0,60}", t in "(https?://)?[a-zA-Z0-9:\\[\\]@%/?#._-]{0,40}") {
+            let _ = s.parse::<Protocol>();
+            let _ = s.parse::<Compression>();
+            let _ = parse_key_value_list(&s);
+            let _ = parse_timeout_ms(&s);
+            let _ = Endpoint::from_base(&s);
+            for text in [&s, &t] {
+                if let Ok(e) = text.parse::<Endpoint>() {
+                    let again: Endpoint = e.to_string().parse().unwrap();
+                    proptest::prop_assert_eq!(again, e);
+                }
+            }
+        }
+    }
+
     #[test]
     fn enums_round_trip() {
         for p in [Protocol::HttpJson, Protocol::HttpProtobuf] {

@@ -802,6 +802,17 @@ mod tests {
         assert_eq!(retry_after_ms("18446744073709551615", now), Some(u64::MAX));
     }
 
+    proptest::proptest! {
+        /// Any Retry-After value: a hint or none, never a panic.
+        #[test]
+        fn retry_after_takes_any_text(s in "\\PC{0,40}", secs in 0u64..4_000_000_000) {
+            let now = UNIX_EPOCH + Duration::from_secs(secs);
+            let _ = retry_after_ms(&s, now);
+            let date = httpdate::fmt_http_date(now + Duration::from_secs(5));
+            proptest::prop_assert_eq!(retry_after_ms(&date, now), Some(5000));
+        }
+    }
+
     #[test]
     fn partial_success_bodies() {
         let p = |s: &str| partial_success_json(s.as_bytes());
