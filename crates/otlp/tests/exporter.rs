@@ -511,3 +511,42 @@ fn empty_batches_send_nothing() {
     assert_eq!(e.stats().snapshot().requests, 0);
     assert!(rx.requests().is_empty());
 }
+
+#[test]
+fn requests_go_through_the_configured_proxy() {
+    // The receiver plays an HTTP proxy: it answers the CONNECT, then receives the POST
+    // through the tunnel on the same connection. The collector's name never resolves.
+    let proxy = Receiver::start();
+    proxy.script([Reply::Status(200, vec![], String::new())]);
+    let mut e = OtlpExporter::builder()
+        .endpoint("http://collector.invalid:4318")
+        .protocol(Protocol::HttpJson)
+        .proxy(proxy.base_url())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    e.send(&sample_spans(2), &Resource::new("proxied")).unwrap();
+    let requests = proxy.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0].method, "CONNECT");
+    assert_eq!(requests[0].path, "collector.invalid:4318");
+    assert_eq!(
+        (requests[1].method.as_str(), requests[1].path.as_str()),
+        ("POST", "/v1/traces")
+    );
+    assert_eq!(requests[1].header("host"), Some("collector.invalid:4318"));
+    assert_eq!(requests[1].spans().len(), 2);
+    assert_eq!(proxy.connections(), 1);
+
+    // .no_proxy() connects directly: to a port nothing serves (no name lookup here).
+    let mut direct = OtlpExporter::builder()
+        .endpoint("http://127.0.0.1:1")
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let err = direct
+        .send(&sample_spans(1), &Resource::new("direct"))
+        .unwrap_err();
+    assert!(matches!(err, SendError::Connect(_)), "{err:?}");
+}
