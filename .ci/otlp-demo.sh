@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sends the worker_pool demo's spans to a real OTLP/HTTP receiver on loopback and checks
-# that every span the demo reports exported arrived, decoded and was accepted.
+# Sends the worker_pool demo's spans over OTLP/JSON to a real OTLP/HTTP receiver on loopback
+# and checks that every span the demo reports exported arrived, decoded and was accepted.
 #
 # The receiver is shared/tools/otlp_receiver.py (strict OTLP/JSON checks); it listens on a
 # free 127.0.0.1 port and is stopped on exit. Run from anywhere: bash .ci/otlp-demo.sh
@@ -42,7 +42,9 @@ for _ in $(seq 150); do
 done
 echo "otlp-demo: receiver on http://127.0.0.1:$port/v1/traces"
 
-cargo run --release --example worker_pool -- \
+# OTLP/JSON, so that the strict receiver can check every field (protobuf, the default, goes
+# to a real backend in .ci/phoenix-roundtrip.sh).
+OTEL_EXPORTER_OTLP_PROTOCOL=http/json cargo run --release --example worker_pool -- \
     --requests 200 --otlp "http://127.0.0.1:$port" --out target/otlp-demo | tee "$demo_log"
 
 python3 - "$demo_log" "$received" <<'EOF'

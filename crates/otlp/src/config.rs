@@ -1,8 +1,10 @@
 //! Configuration values and their parsers: [`Endpoint`], [`Protocol`], [`Compression`],
-//! header lists, and the typed [`ConfigError`].
+//! header lists and timeouts. Refusals are [`ConfigError`]s.
 
 use std::fmt;
 use std::str::FromStr;
+
+pub use crate::error::ConfigError;
 
 /// The path OTLP/HTTP receivers serve traces on.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -10,100 +12,11 @@ pub const TRACES_PATH: &str = "/v1/traces";
 /// The endpoint used when none is configured: a collector on this host.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 
-/// Why a configuration value was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The endpoint is not an `http://` or `https://` URL this exporter can reach.
-    InvalidEndpoint {
-        /// The endpoint as given.
-        endpoint: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// An `https://` endpoint, but the crate was built without its `tls` feature.
-    TlsUnavailable {
-        /// The endpoint as given.
-        endpoint: String,
-    },
-    /// A header name or value that cannot be sent, or a header the exporter sets itself.
-    InvalidHeader {
-        /// The header's name.
-        name: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// A `key=value,key2=value2` list (`OTEL_EXPORTER_OTLP_HEADERS`,
-    /// `OTEL_RESOURCE_ATTRIBUTES`) that does not parse.
-    InvalidList {
-        /// The offending entry.
-        entry: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// A compression other than `gzip` or `none`.
-    UnknownCompression(String),
-    /// A protocol other than `http/json` or `http/protobuf`.
-    UnknownProtocol(String),
-    /// `http/protobuf` was asked for explicitly, but the crate was built without its `proto`
-    /// feature.
-    ProtobufUnavailable,
-    /// A timeout that is not a positive whole number of milliseconds.
-    InvalidTimeout(String),
-    /// An environment variable's value was refused.
-    Env {
-        /// The variable's name.
-        var: &'static str,
-        /// Why its value was refused.
-        error: Box<ConfigError>,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::InvalidEndpoint { endpoint, reason } => {
-                write!(f, "invalid OTLP endpoint {endpoint:?}: {reason}")
-            }
-            ConfigError::TlsUnavailable { endpoint } => write!(
-                f,
-                "OTLP endpoint {endpoint:?} needs TLS: build reqtrace-otlp with its `tls` feature"
-            ),
-            ConfigError::InvalidHeader { name, reason } => {
-                write!(f, "invalid OTLP header {name:?}: {reason}")
-            }
-            ConfigError::InvalidList { entry, reason } => {
-                write!(f, "invalid key=value list entry {entry:?}: {reason}")
-            }
-            ConfigError::UnknownCompression(c) => {
-                write!(f, "unknown OTLP compression {c:?} (expected gzip or none)")
-            }
-            ConfigError::UnknownProtocol(p) => write!(
-                f,
-                "unsupported OTLP protocol {p:?} (expected http/json or http/protobuf)"
-            ),
-            ConfigError::ProtobufUnavailable => f.write_str(
-                "OTLP http/protobuf needs reqtrace-otlp's `proto` feature (or use http/json)",
-            ),
-            ConfigError::InvalidTimeout(t) => write!(
-                f,
-                "invalid OTLP timeout {t:?} (expected a positive number of milliseconds)"
-            ),
-            ConfigError::Env { var, error } => write!(f, "{var}: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::Env { error, .. } => Some(&**error),
-            _ => None,
-        }
-    }
-}
-
 /// The OTLP/HTTP encoding of request bodies.
+///
+/// The default is `http/protobuf`, as the OTLP exporter specification asks of SDKs (some
+/// receivers, Arize Phoenix among them, accept nothing else); in a build without the
+/// `proto` feature it is `http/json`.
 ///
 /// ```
 /// use reqtrace_otlp::Protocol;
@@ -111,13 +24,16 @@ impl std::error::Error for ConfigError {
 /// assert_eq!(p, Protocol::HttpJson);
 /// assert_eq!(Protocol::HttpProtobuf.to_string(), "http/protobuf");
 /// assert!("grpc".parse::<Protocol>().is_err());
+/// # #[cfg(feature = "proto")]
+/// assert_eq!(Protocol::default(), Protocol::HttpProtobuf);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Protocol {
-    /// `application/json` (the default: needs no extra dependency).
-    #[default]
+    /// `application/json`.
+    #[cfg_attr(not(feature = "proto"), default)]
     HttpJson,
     /// `application/x-protobuf` (needs the `proto` feature).
+    #[cfg_attr(feature = "proto", default)]
     HttpProtobuf,
 }
 
@@ -137,7 +53,7 @@ impl FromStr for Protocol {
         match s.trim().to_ascii_lowercase().as_str() {
             "http/json" => Ok(Protocol::HttpJson),
             "http/protobuf" => Ok(Protocol::HttpProtobuf),
-            _ => Err(ConfigError::UnknownProtocol(s.to_owned())),
+            _ => Err(ConfigError::UnknownProtocol(s.trim().to_owned())),
         }
     }
 }
@@ -299,67 +215,61 @@ impl FromStr for Endpoint {
             reason,
         };
         let t = s.trim();
-        let (scheme, rest) = match t.split_once("://") {
-            Some((sch, rest)) if sch.eq_ignore_ascii_case("http") => (Scheme::Http, rest),
-            Some((sch, rest)) if sch.eq_ignore_ascii_case("https") => (Scheme::Https, rest),
+        if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("contains whitespace or control characters"));
+        }
+        // A fragment is never sent; `http::Uri` refuses it, so cut it first.
+        let t = t.split('#').next().unwrap_or("");
+        let uri: http::Uri = t
+            .parse()
+            .map_err(|_| bad("expected a URL such as http://localhost:4318"))?;
+        let scheme = match uri.scheme_str() {
+            Some(sch) if sch.eq_ignore_ascii_case("http") => Scheme::Http,
+            Some(sch) if sch.eq_ignore_ascii_case("https") => Scheme::Https,
             Some(_) => return Err(bad("the scheme must be http or https")),
             None => return Err(bad("expected a URL such as http://localhost:4318")),
         };
-        if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("contains whitespace or control characters"));
-        }
-        let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(split);
-        let tail = tail.split('#').next().unwrap_or("");
-        if authority.contains('@') {
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        if authority.as_str().contains('@') {
             return Err(bad(
                 "user information in the URL is not supported (use a header)",
             ));
         }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed '[' in the host"))?;
-            if h.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(bad("invalid IPv6 address"));
-            }
-            let port = match after {
-                "" => None,
-                p => Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| bad("junk after the host"))?,
-                ),
-            };
-            (h, port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
+        let raw_host = authority.host();
+        let host = raw_host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(raw_host);
         if host.is_empty() {
             return Err(bad("no host"));
         }
-        if !host.contains(':')
-            && !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        // `http::Uri` checks characters only: make an IP literal an address, a name a name.
+        if raw_host.starts_with('[') {
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("invalid IPv6 address"));
+            }
+        } else if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         {
             return Err(bad("invalid character in the host"));
         }
-        let port = match port {
+        // `Authority::port` hides a port that does not fit a u16: read what follows the host.
+        let port = match authority.as_str()[raw_host.len()..].strip_prefix(':') {
             None | Some("") => scheme.default_port(),
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n > 0 => n,
                 _ => return Err(bad("the port must be a number from 1 to 65535")),
             },
         };
-        let path = if tail.is_empty() {
-            "/".to_owned()
-        } else if tail.starts_with('?') {
-            format!("/{tail}")
+        let path = uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        let path = if path.starts_with('/') {
+            path
         } else {
-            tail.to_owned()
+            format!("/{path}")
         };
         Ok(Endpoint {
             scheme,
@@ -452,20 +362,18 @@ pub fn parse_key_value_list(list: &str) -> Result<Vec<(String, String)>, ConfigE
 /// Decodes `%XX` escapes; `None` on a malformed escape or a result that is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    let well_formed = b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 /// Parses a timeout in milliseconds (`OTEL_EXPORTER_OTLP_TIMEOUT`).
@@ -551,6 +459,25 @@ mod tests {
         assert!(check_header("", "v").is_err());
         assert!(check_header("x", "a\r\nInjected: 1").is_err());
         assert!(check_header("Content-Length", "1").is_err());
+    }
+
+    proptest::proptest! {
+        /// Configuration text from the environment never panics a parser, and a parsed
+        /// endpoint prints to a URL that parses back to itself.
+        #[test]
+        fn parsers_take_any_text(s in "\\PC{0,60}", t in "(https?://)?[a-zA-Z0-9:\\[\\]@%/?#._-]{0,40}") {
+            let _ = s.parse::<Protocol>();
+            let _ = s.parse::<Compression>();
+            let _ = parse_key_value_list(&s);
+            let _ = parse_timeout_ms(&s);
+            let _ = Endpoint::from_base(&s);
+            for text in [&s, &t] {
+                if let Ok(e) = text.parse::<Endpoint>() {
+                    let again: Endpoint = e.to_string().parse().unwrap();
+                    proptest::prop_assert_eq!(again, e);
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use reqtrace_core::{ExportError, Resource, SpanData, SpanExporter};
 
@@ -10,15 +12,18 @@ use crate::config::{
     Compression, ConfigError, DEFAULT_ENDPOINT, Endpoint, Protocol, Scheme, check_header,
     parse_key_value_list, parse_timeout_ms,
 };
-use crate::http;
+use crate::error::SendError;
 use crate::stats::{Counters, OtlpStats};
+use crate::tls::{Pem, TlsSettings};
+use crate::transport::{self, ProxyChoice, Transport};
 
 /// The default request timeout (as `OTEL_EXPORTER_OTLP_TIMEOUT`'s default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The resolved configuration of an [`OtlpExporter`].
 ///
-/// `Debug` and `Display` never show header values (they often hold credentials).
+/// `Debug` and `Display` never show header values or key material (they often hold
+/// credentials).
 #[derive(Clone, PartialEq, Eq)]
 pub struct OtlpConfig {
     endpoint: Endpoint,
@@ -26,6 +31,8 @@ pub struct OtlpConfig {
     compression: Compression,
     timeout: Duration,
     protocol: Protocol,
+    tls: TlsSettings,
+    proxy: ProxyChoice,
 }
 
 impl OtlpConfig {
@@ -53,6 +60,16 @@ impl OtlpConfig {
     pub fn protocol(&self) -> Protocol {
         self.protocol
     }
+
+    /// Whether a CA certificate replaces the default roots (Mozilla's).
+    pub fn has_custom_ca(&self) -> bool {
+        self.tls.ca.is_some()
+    }
+
+    /// Whether a client certificate is presented to the receiver.
+    pub fn has_client_certificate(&self) -> bool {
+        self.tls.client_cert.is_some()
+    }
 }
 
 impl fmt::Debug for OtlpConfig {
@@ -64,6 +81,8 @@ impl fmt::Debug for OtlpConfig {
             .field("compression", &self.compression)
             .field("timeout", &self.timeout)
             .field("protocol", &self.protocol)
+            .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -95,6 +114,12 @@ struct EnvValues {
     traces_timeout: Option<String>,
     protocol: Option<String>,
     traces_protocol: Option<String>,
+    certificate: Option<String>,
+    traces_certificate: Option<String>,
+    client_certificate: Option<String>,
+    traces_client_certificate: Option<String>,
+    client_key: Option<String>,
+    traces_client_key: Option<String>,
 }
 
 /// Configures an [`OtlpExporter`].
@@ -130,6 +155,8 @@ pub struct OtlpExporterBuilder {
     compression: Option<Compression>,
     timeout: Option<Duration>,
     protocol: Option<Protocol>,
+    tls: TlsSettings,
+    proxy: Option<ProxyChoice>,
     env: Option<EnvValues>,
 }
 
@@ -143,6 +170,8 @@ impl fmt::Debug for OtlpExporterBuilder {
             .field("compression", &self.compression)
             .field("timeout", &self.timeout)
             .field("protocol", &self.protocol)
+            .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
             .field("from_env", &self.env.is_some())
             .finish()
     }
@@ -196,9 +225,63 @@ impl OtlpExporterBuilder {
         self
     }
 
-    /// Body encoding. [`Protocol::HttpProtobuf`] needs the `proto` feature.
+    /// Body encoding (default [`Protocol::HttpProtobuf`], or [`Protocol::HttpJson`] in a
+    /// build without the `proto` feature, where asking for protobuf is refused at build).
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = Some(protocol);
+        self
+    }
+
+    /// A PEM file of the CA certificate(s) that verify the receiver's certificate, instead
+    /// of the default roots (Mozilla's), as `OTEL_EXPORTER_OTLP_CERTIFICATE`. Read at build.
+    pub fn certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca = Some(Pem::File(path.into()));
+        self
+    }
+
+    /// [`OtlpExporterBuilder::certificate`] with the PEM text itself.
+    pub fn certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca = Some(Pem::Bytes(pem.into()));
+        self
+    }
+
+    /// A PEM file of the client certificate (chain) to present for mutual TLS, as
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`; needs [`OtlpExporterBuilder::client_key`].
+    pub fn client_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_cert = Some(Pem::File(path.into()));
+        self
+    }
+
+    /// A PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1), as
+    /// `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    pub fn client_key(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_key = Some(Pem::File(path.into()));
+        self
+    }
+
+    /// The client certificate (chain) and its private key as PEM text, for mutual TLS.
+    pub fn client_identity_pem(
+        mut self,
+        certificate: impl Into<Vec<u8>>,
+        key: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client_cert = Some(Pem::Bytes(certificate.into()));
+        self.tls.client_key = Some(Pem::Bytes(key.into()));
+        self
+    }
+
+    /// Sends every request through this proxy (`http://`, `https://`, `socks5://` URL),
+    /// whatever the proxy variables say.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(ProxyChoice::Url(url.into()));
+        self
+    }
+
+    /// Connects directly, ignoring the proxy variables. Without this or
+    /// [`OtlpExporterBuilder::proxy`], the first of `ALL_PROXY`, `HTTPS_PROXY`,
+    /// `HTTP_PROXY` that is set (either case) is used for hosts `NO_PROXY` does not list.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Some(ProxyChoice::None);
         self
     }
 
@@ -219,11 +302,14 @@ impl OtlpExporterBuilder {
     /// | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | `k=v,k2=v2`, percent-decoded |
     /// | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `gzip` or `none` |
     /// | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | milliseconds |
-    /// | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/json` or `http/protobuf` |
+    /// | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `http/protobuf` (default) or `http/json` |
+    /// | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` | PEM file of the CA(s) to trust |
+    /// | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` | PEM file of the client certificate |
+    /// | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY` | PEM file of the client key |
     ///
     /// Values are checked at [`OtlpExporterBuilder::build`]; a bad one is a
-    /// [`ConfigError::Env`] naming the variable. `http/protobuf` without the `proto` feature
-    /// falls back to `http/json` (every OTLP/HTTP receiver accepts both).
+    /// [`ConfigError::Env`] naming the variable. An unsupported protocol (`grpc`, or
+    /// `http/protobuf` in a build without the `proto` feature) is refused, never replaced.
     ///
     /// ```
     /// use reqtrace_otlp::OtlpExporter;
@@ -251,6 +337,12 @@ impl OtlpExporterBuilder {
             traces_timeout: get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"),
             protocol: get("OTEL_EXPORTER_OTLP_PROTOCOL"),
             traces_protocol: get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+            certificate: get("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            traces_certificate: get("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"),
+            client_certificate: get("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+            traces_client_certificate: get("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"),
+            client_key: get("OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+            traces_client_key: get("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY"),
         });
         self
     }
@@ -279,7 +371,7 @@ impl OtlpExporterBuilder {
                 (None, None) => Endpoint::from_base(DEFAULT_ENDPOINT)?,
             },
         };
-        if endpoint.scheme() == Scheme::Https {
+        if endpoint.scheme() == Scheme::Https && !cfg!(feature = "tls") {
             return Err(ConfigError::TlsUnavailable {
                 endpoint: endpoint.to_string(),
             });
@@ -337,34 +429,50 @@ impl OtlpExporterBuilder {
         };
 
         let protocol = match self.protocol {
-            Some(Protocol::HttpProtobuf) if !cfg!(feature = "proto") => {
-                return Err(ConfigError::ProtobufUnavailable);
-            }
             Some(p) => p,
-            None => {
-                let p = match (&env.traces_protocol, &env.protocol) {
-                    (Some(p), _) => p
-                        .parse()
-                        .map_err(in_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))?,
-                    (None, Some(p)) => p.parse().map_err(in_env("OTEL_EXPORTER_OTLP_PROTOCOL"))?,
-                    (None, None) => Protocol::HttpJson,
-                };
-                if cfg!(feature = "proto") {
-                    p
-                } else {
-                    Protocol::HttpJson
-                }
-            }
+            None => match (&env.traces_protocol, &env.protocol) {
+                (Some(p), _) => p
+                    .parse()
+                    .and_then(supported)
+                    .map_err(in_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))?,
+                (None, Some(p)) => p
+                    .parse()
+                    .and_then(supported)
+                    .map_err(in_env("OTEL_EXPORTER_OTLP_PROTOCOL"))?,
+                (None, None) => Protocol::default(),
+            },
         };
+        let protocol = supported(protocol)?;
+
+        // TLS files: builder over signal-specific variable over generic variable.
+        let mut tls = self.tls;
+        let env_file = |specific: &Option<String>, generic: &Option<String>| {
+            specific
+                .as_ref()
+                .or(generic.as_ref())
+                .map(|p| Pem::File(PathBuf::from(p.trim())))
+        };
+        if tls.ca.is_none() {
+            tls.ca = env_file(&env.traces_certificate, &env.certificate);
+        }
+        if tls.client_cert.is_none() && tls.client_key.is_none() {
+            tls.client_cert = env_file(&env.traces_client_certificate, &env.client_certificate);
+            tls.client_key = env_file(&env.traces_client_key, &env.client_key);
+        }
+        let proxy = self.proxy.unwrap_or_default();
+        let transport = Transport::new(&endpoint, timeout, &tls, &proxy)?;
 
         Ok(OtlpExporter {
-            config: OtlpConfig {
+            config: Arc::new(OtlpConfig {
                 endpoint,
                 headers,
                 compression,
                 timeout,
                 protocol,
-            },
+                tls,
+                proxy,
+            }),
+            transport,
             stats: OtlpStats::default(),
             body: Vec::new(),
             compressed: Vec::new(),
@@ -372,17 +480,32 @@ impl OtlpExporterBuilder {
     }
 }
 
+/// `Ok(p)` if this build can encode `p`.
+fn supported(p: Protocol) -> Result<Protocol, ConfigError> {
+    match p {
+        Protocol::HttpProtobuf if !cfg!(feature = "proto") => Err(ConfigError::ProtobufUnavailable),
+        p => Ok(p),
+    }
+}
+
 /// A [`SpanExporter`] that POSTs each batch to an OTLP/HTTP receiver (an OpenTelemetry
-/// Collector, Jaeger, Tempo, ...) as one `ExportTraceServiceRequest`.
+/// Collector, Jaeger, Tempo, Arize Phoenix, ...) as one `ExportTraceServiceRequest`.
 ///
-/// Each `export` is one request, synchronous, on the tracer's export worker thread, within
-/// the configured timeout. Its outcome steers the worker:
+/// Each `export` is one request, synchronous, on the calling thread (the tracer's export
+/// worker), within the configured timeout, over a kept-alive connection when one is idle.
+/// Its outcome steers the worker:
 /// - `2xx`: exported. A partial success (`rejectedSpans`) is counted in [`OtlpStats`];
 /// - `429`, `502`, `503`, `504`, and failures to connect, send or read (including
 ///   timeouts): [`ExportError::Transient`], with the `Retry-After` header (seconds or an
 ///   HTTP date) as `retry_after_ms`: the worker retries with backoff;
-/// - any other status: [`ExportError::Permanent`] with the status and the start of the
-///   body: the worker drops the batch and counts it.
+/// - any other status, and TLS handshake failures: [`ExportError::Permanent`] with the
+///   reason: the worker drops the batch and counts it.
+///
+/// [`OtlpExporter::send`] does the same and returns the typed [`SendError`].
+///
+/// Cloning is cheap: a clone shares the configuration, the connection pool and the
+/// [`OtlpStats`], and has its own encoding buffers, so clones can export at once from
+/// several threads.
 ///
 /// ```no_run
 /// use reqtrace_core::{BatchConfig, RequestTracer};
@@ -401,10 +524,24 @@ impl OtlpExporterBuilder {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct OtlpExporter {
-    config: OtlpConfig,
+    config: Arc<OtlpConfig>,
+    transport: Transport,
     stats: OtlpStats,
     body: Vec<u8>,
     compressed: Vec<u8>,
+}
+
+impl Clone for OtlpExporter {
+    /// Shares the configuration, the connection pool and the stats; fresh buffers.
+    fn clone(&self) -> Self {
+        OtlpExporter {
+            config: self.config.clone(),
+            transport: self.transport.clone(),
+            stats: self.stats.clone(),
+            body: Vec::new(),
+            compressed: Vec::new(),
+        }
+    }
 }
 
 impl fmt::Debug for OtlpExporter {
@@ -417,8 +554,9 @@ impl fmt::Debug for OtlpExporter {
 }
 
 impl OtlpExporter {
-    /// A builder with the defaults: `http://localhost:4318/v1/traces`, JSON, no compression,
-    /// 10 s timeout, no environment.
+    /// A builder with the defaults: `http://localhost:4318/v1/traces`, protobuf (JSON
+    /// without the `proto` feature), no compression, 10 s timeout, Mozilla's roots, proxy
+    /// from the environment, no `OTEL_*` variables.
     pub fn builder() -> OtlpExporterBuilder {
         OtlpExporterBuilder::default()
     }
@@ -433,24 +571,27 @@ impl OtlpExporter {
         &self.config
     }
 
-    /// A handle on this exporter's counters, readable after the exporter moved into a tracer.
+    /// A handle on this exporter's counters (shared with its clones), readable after the
+    /// exporter moved into a tracer.
     pub fn stats(&self) -> OtlpStats {
         self.stats.clone()
     }
 
-    fn encode(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), ExportError> {
+    /// Encodes `batch` as one request body (the configured protocol), compressed if asked:
+    /// the one place a body is made.
+    fn encode(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), SendError> {
         self.body.clear();
         match self.config.protocol {
             Protocol::HttpJson => {
                 reqtrace_export_json::write_otlp_batch(&mut self.body, batch, resource)
-                    .map_err(|e| ExportError::permanent(format!("encoding OTLP/JSON: {e}")))?;
+                    .map_err(|e| SendError::Encode(format!("encoding OTLP/JSON: {e}")))?;
             }
             Protocol::HttpProtobuf => {
                 #[cfg(feature = "proto")]
                 crate::proto::encode_request(batch, resource, &mut self.body);
                 #[cfg(not(feature = "proto"))]
-                return Err(ExportError::permanent(
-                    "http/protobuf needs the `proto` feature",
+                return Err(SendError::Encode(
+                    "http/protobuf needs the `proto` feature".into(),
                 ));
             }
         }
@@ -461,42 +602,41 @@ impl OtlpExporter {
                 flate2::Compression::fast(),
             );
             let done = gz.write_all(&self.body).and_then(|()| gz.finish());
-            self.compressed = done
-                .map_err(|e| ExportError::permanent(format!("gzip-compressing the body: {e}")))?;
+            self.compressed =
+                done.map_err(|e| SendError::Encode(format!("gzip-compressing the body: {e}")))?;
         }
         Ok(())
     }
-}
 
-impl SpanExporter for OtlpExporter {
-    fn export(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), ExportError> {
+    /// Sends `batch` as one request and reads the answer: what [`SpanExporter::export`]
+    /// does, with the typed error. Counts everything in [`OtlpStats`]. An empty batch sends
+    /// nothing.
+    pub fn send(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), SendError> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.encode(batch, resource)?;
+        if let Err(e) = self.encode(batch, resource) {
+            self.stats.inner.set_last_error(e.to_string());
+            return Err(e);
+        }
         let c: &Counters = &self.stats.inner;
         let gzip = self.config.compression == Compression::Gzip;
         let body = if gzip { &self.compressed } else { &self.body };
         Counters::add(&c.requests, 1);
         Counters::add(&c.bytes_sent, body.len() as u64);
         Counters::add(&c.bytes_uncompressed, self.body.len() as u64);
-        let request = http::Request {
-            endpoint: &self.config.endpoint,
+        let request = transport::Request {
             content_type: self.config.protocol.content_type(),
             content_encoding: gzip.then_some("gzip"),
             headers: &self.config.headers,
             body,
         };
-        let response = match http::post(&request, self.config.timeout) {
+        let response = match self.transport.post(&request) {
             Ok(r) => r,
             Err(e) => {
                 Counters::add(&c.connection_errors, 1);
-                let message = format!("POST {}: {e}", self.config.endpoint);
-                c.set_last_error(message.clone());
-                return Err(ExportError::Transient {
-                    message,
-                    retry_after_ms: None,
-                });
+                c.set_last_error(e.to_string());
+                return Err(e);
             }
         };
         let n = batch.len() as u64;
@@ -515,28 +655,35 @@ impl SpanExporter for OtlpExporter {
                 }
                 Ok(())
             }
-            429 | 502 | 503 | 504 => {
-                Counters::add(&c.retryable_responses, 1);
-                let message = describe(&self.config.endpoint, &response);
-                c.set_last_error(message.clone());
-                let hint = response.header("retry-after");
-                Err(ExportError::Transient {
-                    message,
-                    retry_after_ms: hint.and_then(|h| retry_after_ms(h, SystemTime::now())),
-                })
-            }
-            _ => {
-                Counters::add(&c.failed_responses, 1);
-                let message = describe(&self.config.endpoint, &response);
-                c.set_last_error(message.clone());
-                Err(ExportError::Permanent(message))
+            status => {
+                let e = SendError::Status {
+                    status,
+                    message: describe(&self.config.endpoint, &response),
+                    retry_after_ms: response
+                        .retry_after
+                        .as_deref()
+                        .and_then(|h| retry_after_ms(h, SystemTime::now())),
+                };
+                if e.is_transient() {
+                    Counters::add(&c.retryable_responses, 1);
+                } else {
+                    Counters::add(&c.failed_responses, 1);
+                }
+                c.set_last_error(e.to_string());
+                Err(e)
             }
         }
     }
 }
 
+impl SpanExporter for OtlpExporter {
+    fn export(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), ExportError> {
+        self.send(batch, resource).map_err(ExportError::from)
+    }
+}
+
 /// `"{endpoint} answered {status}: {start of body}"`, printable.
-fn describe(endpoint: &Endpoint, r: &http::Response) -> String {
+fn describe(endpoint: &Endpoint, r: &transport::Response) -> String {
     let text = String::from_utf8_lossy(&r.body);
     let detail: String = text
         .trim()
@@ -553,14 +700,15 @@ fn describe(endpoint: &Endpoint, r: &http::Response) -> String {
 
 /// A 2xx response's partial success: `(rejected spans, error message)`, or `None` when the
 /// response reports full success (or cannot be read: the status already says success).
-fn partial_success(r: &http::Response, protocol: Protocol) -> Option<(u64, String)> {
+fn partial_success(r: &transport::Response, protocol: Protocol) -> Option<(u64, String)> {
     if r.body.is_empty() {
         return None;
     }
     let is_proto = r
-        .header("content-type")
+        .content_type
+        .as_deref()
         .is_some_and(|t| t.contains("protobuf"));
-    if is_proto || (protocol == Protocol::HttpProtobuf && r.header("content-type").is_none()) {
+    if is_proto || (protocol == Protocol::HttpProtobuf && r.content_type.is_none()) {
         #[cfg(feature = "proto")]
         return crate::proto::partial_success(&r.body);
         #[cfg(not(feature = "proto"))]
@@ -593,65 +741,24 @@ pub(crate) fn partial_success_json(body: &[u8]) -> Option<(u64, String)> {
     (rejected > 0 || !message.is_empty()).then_some((rejected, message))
 }
 
-/// `Retry-After` as milliseconds from `now`: delta-seconds, or an HTTP date (IMF-fixdate,
-/// `Sun, 06 Nov 1994 08:49:37 GMT`). A date in the past means "now" (0).
+/// `Retry-After` as milliseconds from `now`: delta-seconds, or an HTTP date in any of the
+/// three formats RFC 9110 requires recipients to read (IMF-fixdate, RFC 850, asctime). A
+/// date in the past means "now" (0).
 pub(crate) fn retry_after_ms(value: &str, now: SystemTime) -> Option<u64> {
     let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(secs.saturating_mul(1000));
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a u64 holds: not a usable hint.
+        return v.parse::<u64>().ok().map(|secs| secs.saturating_mul(1000));
     }
-    let at = parse_http_date(v)?;
-    let now_ms = now.duration_since(UNIX_EPOCH).ok()?.as_millis();
-    let at_ms = u128::from(at) * 1000;
-    Some(u64::try_from(at_ms.saturating_sub(now_ms)).unwrap_or(u64::MAX))
-}
-
-/// Seconds since the Unix epoch of an IMF-fixdate.
-fn parse_http_date(s: &str) -> Option<u64> {
-    let rest = s.split_once(", ")?.1;
-    let mut it = rest.split(' ');
-    let day: u64 = it.next()?.parse().ok()?;
-    let month = match it.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let m: u64 = hms.next()?.parse().ok()?;
-    let sec: u64 = hms.next()?.parse().ok()?;
-    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    if !(1970..=9999).contains(&year) {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let days = u64::try_from(days).ok()?;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+    let at = httpdate::parse_http_date(v).ok()?;
+    let wait = at.duration_since(now).unwrap_or(Duration::ZERO);
+    Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn retry_after_forms() {
@@ -666,14 +773,24 @@ mod tests {
             retry_after_ms("Sun, 06 Nov 1994 08:49:00 GMT", now),
             Some(0)
         );
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        // RFC 9110's obsolete formats too: RFC 850 and asctime.
         assert_eq!(
-            parse_http_date("Sat, 29 Feb 2020 12:00:00 GMT"),
-            Some(1_582_977_600)
+            retry_after_ms("Sunday, 06-Nov-94 08:49:47 GMT", now),
+            Some(10_000)
+        );
+        assert_eq!(
+            retry_after_ms("Sun Nov  6 08:50:37 1994", now),
+            Some(60_000)
+        );
+        let leap = UNIX_EPOCH + Duration::from_secs(1_582_977_600); // Sat, 29 Feb 2020 12:00:00
+        assert_eq!(
+            retry_after_ms("Sat, 29 Feb 2020 12:00:02 GMT", leap),
+            Some(2000)
         );
         for bad in [
             "",
             "-1",
+            "+5",
             "1.5",
             "soon",
             "Sun, 06 Foo 1994 08:49:37 GMT",
@@ -683,6 +800,17 @@ mod tests {
         }
         assert_eq!(retry_after_ms("99999999999999999999", now), None);
         assert_eq!(retry_after_ms("18446744073709551615", now), Some(u64::MAX));
+    }
+
+    proptest::proptest! {
+        /// Any Retry-After value: a hint or none, never a panic.
+        #[test]
+        fn retry_after_takes_any_text(s in "\\PC{0,40}", secs in 0u64..4_000_000_000) {
+            let now = UNIX_EPOCH + Duration::from_secs(secs);
+            let _ = retry_after_ms(&s, now);
+            let date = httpdate::fmt_http_date(now + Duration::from_secs(5));
+            proptest::prop_assert_eq!(retry_after_ms(&date, now), Some(5000));
+        }
     }
 
     #[test]
@@ -757,7 +885,13 @@ mod tests {
             "http://localhost:4318/v1/traces"
         );
         assert_eq!(d.config().timeout(), DEFAULT_TIMEOUT);
-        assert_eq!(d.config().protocol(), Protocol::HttpJson);
+        assert_eq!(d.config().protocol(), Protocol::default());
+        let want = if cfg!(feature = "proto") {
+            Protocol::HttpProtobuf
+        } else {
+            Protocol::HttpJson
+        };
+        assert_eq!(d.config().protocol(), want);
     }
 
     #[test]
@@ -771,6 +905,7 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/xml"),
         ];
         for (var, value) in cases {
             let err = OtlpExporter::builder()
@@ -788,10 +923,12 @@ mod tests {
     #[test]
     fn typed_builder_errors() {
         let b = OtlpExporter::builder;
-        assert!(matches!(
-            b().endpoint("https://h").build(),
-            Err(ConfigError::TlsUnavailable { .. })
-        ));
+        let https = b().endpoint("https://h").build();
+        if cfg!(feature = "tls") {
+            assert!(https.is_ok(), "{https:?}");
+        } else {
+            assert!(matches!(https, Err(ConfigError::TlsUnavailable { .. })));
+        }
         assert!(matches!(
             b().header("content-type", "text/plain").build(),
             Err(ConfigError::InvalidHeader { .. })
@@ -800,18 +937,86 @@ mod tests {
             b().timeout(Duration::ZERO).build(),
             Err(ConfigError::InvalidTimeout(_))
         ));
-        if !cfg!(feature = "proto") {
-            assert!(matches!(
-                b().protocol(Protocol::HttpProtobuf).build(),
-                Err(ConfigError::ProtobufUnavailable)
-            ));
-            let env_proto = b()
-                .from_env_with(|k| {
-                    (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/protobuf".to_owned())
-                })
+        let grpc = b()
+            .from_env_with(|k| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned()))
+            .build();
+        match grpc {
+            Err(ConfigError::Env { var, error }) => {
+                assert_eq!(var, "OTEL_EXPORTER_OTLP_PROTOCOL");
+                assert_eq!(*error, ConfigError::UnknownProtocol("grpc".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+        let env_proto = b()
+            .from_env_with(|k| {
+                (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/protobuf".to_owned())
+            })
+            .build();
+        let explicit = b().protocol(Protocol::HttpProtobuf).build();
+        if cfg!(feature = "proto") {
+            assert_eq!(
+                env_proto.unwrap().config().protocol(),
+                Protocol::HttpProtobuf
+            );
+            assert_eq!(
+                explicit.unwrap().config().protocol(),
+                Protocol::HttpProtobuf
+            );
+        } else {
+            // Refused, never replaced by JSON.
+            match env_proto {
+                Err(ConfigError::Env { var, error }) => {
+                    assert_eq!(var, "OTEL_EXPORTER_OTLP_PROTOCOL");
+                    assert_eq!(*error, ConfigError::ProtobufUnavailable);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(explicit, Err(ConfigError::ProtobufUnavailable)));
+        }
+        let json = b()
+            .from_env_with(|k| {
+                (k == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").then(|| "http/json".to_owned())
+            })
+            .build()
+            .unwrap();
+        assert_eq!(json.config().protocol(), Protocol::HttpJson);
+        assert!(matches!(
+            b().proxy("not a url").build(),
+            Err(ConfigError::InvalidProxy { .. })
+        ));
+    }
+
+    #[test]
+    fn tls_settings_from_builder_and_env() {
+        let missing = |k: &str| {
+            (k == "OTEL_EXPORTER_OTLP_CERTIFICATE").then(|| "/nonexistent/ca.pem".to_owned())
+        };
+        let err = OtlpExporter::builder()
+            .from_env_with(missing)
+            .build()
+            .unwrap_err();
+        if cfg!(feature = "tls") {
+            match err {
+                ConfigError::InvalidTlsFile { path, .. } => assert_eq!(path, "/nonexistent/ca.pem"),
+                other => panic!("{other:?}"),
+            }
+        } else {
+            assert!(matches!(err, ConfigError::TlsUnavailable { .. }), "{err:?}");
+        }
+        if cfg!(feature = "tls") {
+            let no_cert = OtlpExporter::builder()
+                .certificate_pem("not PEM at all")
                 .build()
-                .unwrap();
-            assert_eq!(env_proto.config().protocol(), Protocol::HttpJson);
+                .unwrap_err();
+            assert!(
+                matches!(no_cert, ConfigError::InvalidTlsFile { .. }),
+                "{no_cert:?}"
+            );
+            let half = OtlpExporter::builder()
+                .client_certificate("/nonexistent/client.pem")
+                .build()
+                .unwrap_err();
+            assert_eq!(half, ConfigError::IncompleteClientIdentity);
         }
     }
 }

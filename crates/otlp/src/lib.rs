@@ -1,9 +1,10 @@
 //! # reqtrace-otlp
 //!
 //! Sends reqtrace spans to an OpenTelemetry Collector (or any OTLP/HTTP receiver: Jaeger,
-//! Tempo, ...): an [`OtlpExporter`] that POSTs each batch of the tracer's export worker to
-//! `{endpoint}/v1/traces` as OTLP/JSON (or OTLP protobuf with the `proto` feature),
-//! optionally gzip-compressed, configured in code or by the standard `OTEL_*` variables.
+//! Tempo, Arize Phoenix, ...): an [`OtlpExporter`] that POSTs each batch of the tracer's
+//! export worker to `{endpoint}/v1/traces` as OTLP protobuf (the default) or OTLP/JSON,
+//! optionally gzip-compressed, over kept-alive HTTP/1.1 or HTTPS connections, configured in
+//! code or by the standard `OTEL_*` variables.
 //!
 //! ```
 //! use std::time::Duration;
@@ -57,24 +58,38 @@
 //! ```
 //!
 //! ## Delivery
-//! Each `export` call is one HTTP/1.1 request over a fresh connection, bounded by the
-//! timeout. Throttling and unavailability (`429`, `502`, `503`, `504`, connection errors,
-//! timeouts) are transient: the tracer's worker retries them with backoff, honouring
-//! `Retry-After` (capped by [`reqtrace_core::BatchConfig::max_backoff`]); other statuses
-//! drop the batch. Partial successes are counted in [`OtlpStats`]. Only `http://` endpoints
-//! are supported: an `https://` endpoint is a [`ConfigError::TlsUnavailable`] (terminate
-//! TLS in a local collector or sidecar).
+//! Each `export` call is one HTTP/1.1 request, bounded by the timeout, over a connection
+//! kept alive between requests (an [`OtlpExporter`] and its clones share one pool).
+//! Throttling and unavailability (`429`, `502`, `503`, `504`, connection errors, timeouts)
+//! are transient: the tracer's worker retries them with backoff, honouring `Retry-After`
+//! (delta-seconds or any HTTP date, capped by [`reqtrace_core::BatchConfig::max_backoff`]);
+//! other statuses and TLS failures drop the batch. [`OtlpExporter::send`] returns the typed
+//! [`SendError`]. Partial successes are counted in [`OtlpStats`].
+//!
+//! ## TLS and proxies
+//! `https://` endpoints are verified against Mozilla's roots, or only against the CA of
+//! [`OtlpExporterBuilder::certificate`] (`OTEL_EXPORTER_OTLP_CERTIFICATE`); a client
+//! certificate for mutual TLS comes from [`OtlpExporterBuilder::client_certificate`] and
+//! [`OtlpExporterBuilder::client_key`] (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` /
+//! `_CLIENT_KEY`). Requests go through the proxy of `ALL_PROXY` / `HTTPS_PROXY` /
+//! `HTTP_PROXY` unless `NO_PROXY` lists the host, or through
+//! [`OtlpExporterBuilder::proxy`]; [`OtlpExporterBuilder::no_proxy`] connects directly.
 //!
 //! ## Features
-//! - `proto`: OTLP protobuf bodies ([`Protocol::HttpProtobuf`]), via `opentelemetry-proto`
-//!   and `prost`.
+//! - `proto` (default): OTLP protobuf bodies ([`Protocol::HttpProtobuf`], the default
+//!   protocol), via `opentelemetry-proto` and `prost`. Without it the default is
+//!   `http/json`, and asking for protobuf is a [`ConfigError::ProtobufUnavailable`].
+//! - `tls` (default): `https://` endpoints, through rustls with the ring provider. Without
+//!   it an `https://` endpoint or a TLS setting is a [`ConfigError::TlsUnavailable`].
 
 mod config;
+mod error;
 mod exporter;
-mod http;
 #[cfg(feature = "proto")]
 mod proto;
 mod stats;
+mod tls;
+mod transport;
 
 use std::borrow::Cow;
 
@@ -84,6 +99,7 @@ pub use config::{
     Compression, ConfigError, DEFAULT_ENDPOINT, Endpoint, Protocol, Scheme, TRACES_PATH,
     parse_key_value_list,
 };
+pub use error::SendError;
 pub use exporter::{DEFAULT_TIMEOUT, OtlpConfig, OtlpExporter, OtlpExporterBuilder};
 pub use stats::{OtlpStats, OtlpStatsSnapshot};
 

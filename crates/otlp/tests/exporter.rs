@@ -1,5 +1,6 @@
 //! The exporter against an in-process loopback receiver: what arrives, how failures are
-//! classified, headers, gzip, partial success, timeouts.
+//! classified, headers, gzip, partial success, timeouts, connection reuse, clones.
+//! Bodies are OTLP/JSON here (easy to inspect); protobuf is in `proto.rs`.
 
 mod common;
 
@@ -9,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use common::{Receiver, Reply, hex, sample_spans};
 use reqtrace_core::{BatchConfig, ExportError, RequestTracer, Resource, SpanExporter};
-use reqtrace_otlp::OtlpExporter;
+use reqtrace_otlp::{OtlpExporter, Protocol, SendError};
 
 fn exporter(rx: &Receiver) -> OtlpExporter {
     OtlpExporter::builder()
         .endpoint(rx.base_url())
+        .protocol(Protocol::HttpJson)
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap()
@@ -106,6 +108,65 @@ fn every_span_arrives_and_decodes() {
     assert_eq!(o.spans_rejected, 0);
     let body_bytes: usize = requests.iter().map(|r| r.raw_body.len()).sum();
     assert_eq!(o.bytes_sent, body_bytes as u64);
+    assert_eq!(rx.connections(), 1);
+}
+
+#[test]
+fn one_connection_is_reused_for_every_request() {
+    let rx = Receiver::start();
+    let mut e = exporter(&rx);
+    let spans = sample_spans(3);
+    for _ in 0..10 {
+        e.export(&spans, &Resource::new("ka")).unwrap();
+    }
+    let requests = rx.requests();
+    assert_eq!(requests.len(), 10);
+    assert_eq!(rx.connections(), 1, "keep-alive: one TCP connection");
+    for r in &requests {
+        assert_eq!(r.header("connection"), None, "no Connection: close");
+    }
+    // A receiver that closes the connection: the next request opens a new one.
+    rx.script([Reply::Close]);
+    assert!(e.export(&spans, &Resource::new("ka")).is_err());
+    e.export(&spans, &Resource::new("ka")).unwrap();
+    assert_eq!(rx.connections(), 2);
+    assert_eq!(e.stats().snapshot().successes, 11);
+}
+
+#[test]
+fn clones_share_the_pool_and_the_stats_and_export_at_once() {
+    const THREADS: usize = 4;
+    const EXPORTS: usize = 25;
+    let rx = Receiver::start();
+    let first = exporter(&rx);
+    let stats = first.stats();
+    let spans = sample_spans(7);
+    let barrier = std::sync::Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let mut e = first.clone();
+            let (spans, barrier) = (&spans, &barrier);
+            s.spawn(move || {
+                barrier.wait();
+                for _ in 0..EXPORTS {
+                    e.export(spans, &Resource::new("clones")).unwrap();
+                }
+            });
+        }
+    });
+    let o = stats.snapshot();
+    let n = (THREADS * EXPORTS) as u64;
+    assert_eq!((o.requests, o.successes), (n, n));
+    assert_eq!(o.spans_sent, n * 7);
+    assert_eq!(rx.requests().len(), THREADS * EXPORTS);
+    assert_eq!(rx.accepted_spans().len(), THREADS * EXPORTS * 7);
+    // At most one connection per clone exporting at once; idle ones are reused.
+    let connections = rx.connections();
+    assert!(
+        (1..=THREADS).contains(&connections),
+        "{connections} connections"
+    );
+    assert_eq!(first.config(), first.clone().config());
 }
 
 #[test]
@@ -113,6 +174,7 @@ fn gzip_bodies_decompress_to_the_same_request() {
     let rx = Receiver::start();
     let mut e = OtlpExporter::builder()
         .endpoint(rx.base_url())
+        .protocol(Protocol::HttpJson)
         .gzip(true)
         .build()
         .unwrap();
@@ -137,14 +199,13 @@ fn gzip_bodies_decompress_to_the_same_request() {
 
 #[test]
 fn receiver_down_then_up() {
-    // Reserve a port, then close it: nothing listens there for the first phase.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The receiver keeps its socket throughout (no port is released for another test to
+    // take): while "down" it closes every connection without answering.
+    let rx = Receiver::start();
+    rx.script([Reply::Close, Reply::Close, Reply::Close]);
     let exporter = OtlpExporter::builder()
-        .endpoint(format!("http://127.0.0.1:{port}"))
+        .endpoint(rx.base_url())
+        .protocol(Protocol::HttpJson)
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
@@ -182,9 +243,9 @@ fn receiver_down_then_up() {
     assert_eq!(s.dropped.export_failed, 7);
     assert_eq!(otlp.snapshot().connection_errors, 3);
     assert!(otlp.last_error().is_some());
+    assert_eq!(rx.requests().len(), 3, "one request and two retries");
 
-    // The receiver comes (back) up on the same port.
-    let rx = Receiver::start_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    // The receiver is back up.
     record("kept", 5);
     tracer.force_flush(Duration::from_secs(10)).unwrap();
     let names: BTreeSet<String> = rx.accepted_spans().into_iter().map(|s| s.3).collect();
@@ -194,6 +255,21 @@ fn receiver_down_then_up() {
     assert_eq!(s.export.exported, 5);
     assert_eq!(s.export.dropped_failed, 7, "the earlier loss stays counted");
     tracer.shutdown().unwrap();
+}
+
+#[test]
+fn nothing_listening_is_a_transient_connect_error() {
+    // Port 1 (tcpmux) is privileged and served by nothing on a test machine: connecting is
+    // refused. (Binding an ephemeral port and releasing it would race other tests.)
+    let port = 1;
+    let mut e = OtlpExporter::builder()
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let err = e.send(&sample_spans(1), &Resource::new("x")).unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(matches!(err, SendError::Connect(_)), "{err:?}");
 }
 
 #[test]
@@ -434,4 +510,43 @@ fn empty_batches_send_nothing() {
     e.export(&[], &Resource::new("e")).unwrap();
     assert_eq!(e.stats().snapshot().requests, 0);
     assert!(rx.requests().is_empty());
+}
+
+#[test]
+fn requests_go_through_the_configured_proxy() {
+    // The receiver plays an HTTP proxy: it answers the CONNECT, then receives the POST
+    // through the tunnel on the same connection. The collector's name never resolves.
+    let proxy = Receiver::start();
+    proxy.script([Reply::Status(200, vec![], String::new())]);
+    let mut e = OtlpExporter::builder()
+        .endpoint("http://collector.invalid:4318")
+        .protocol(Protocol::HttpJson)
+        .proxy(proxy.base_url())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    e.send(&sample_spans(2), &Resource::new("proxied")).unwrap();
+    let requests = proxy.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0].method, "CONNECT");
+    assert_eq!(requests[0].path, "collector.invalid:4318");
+    assert_eq!(
+        (requests[1].method.as_str(), requests[1].path.as_str()),
+        ("POST", "/v1/traces")
+    );
+    assert_eq!(requests[1].header("host"), Some("collector.invalid:4318"));
+    assert_eq!(requests[1].spans().len(), 2);
+    assert_eq!(proxy.connections(), 1);
+
+    // .no_proxy() connects directly: to a port nothing serves (no name lookup here).
+    let mut direct = OtlpExporter::builder()
+        .endpoint("http://127.0.0.1:1")
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let err = direct
+        .send(&sample_spans(1), &Resource::new("direct"))
+        .unwrap_err();
+    assert!(matches!(err, SendError::Connect(_)), "{err:?}");
 }

@@ -53,6 +53,22 @@ fn protobuf_bodies_decode_and_partial_success_is_read() {
     );
 }
 
+#[test]
+fn protobuf_is_the_default_protocol() {
+    let rx = Receiver::start();
+    let mut e = OtlpExporter::builder()
+        .endpoint(rx.base_url())
+        .build()
+        .unwrap();
+    assert_eq!(e.config().protocol(), Protocol::HttpProtobuf);
+    let spans = sample_spans(2);
+    e.export(&spans, &Resource::new("default")).unwrap();
+    let r = &rx.requests()[0];
+    assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+    let req = ExportTraceServiceRequest::decode(&r.body[..]).expect("protobuf body");
+    assert_eq!(req.resource_spans[0].scope_spans[0].spans.len(), 2);
+}
+
 fn hex_bytes(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
