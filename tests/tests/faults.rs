@@ -136,6 +136,7 @@ fn config() -> BatchConfig {
         initial_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(2),
         shutdown_timeout: Duration::from_secs(2),
+        max_concurrent_exports: 1,
     }
 }
 

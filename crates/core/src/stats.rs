@@ -60,7 +60,19 @@ pub(crate) struct SharedCounters {
     pub export_failed_batches: AtomicU64,
     pub export_dropped_queue_full: AtomicU64,
     pub export_dropped_failed: AtomicU64,
+    /// Spans in the export queue, plus [`EXPORT_QUEUE_CLOSED`] once shutdown began (read it
+    /// through [`export_in_queue`]).
     pub export_in_queue: AtomicU64,
+    pub export_in_flight: AtomicU64,
+}
+
+/// Added to `export_in_queue` when the export worker begins shutting down: every later offer
+/// then overshoots `max_queue_spans` and is refused, with the one atomic add it already does.
+pub(crate) const EXPORT_QUEUE_CLOSED: u64 = 1 << 62;
+
+/// Spans in the export queue (the gauge without its closed flag).
+pub(crate) fn export_in_queue(gauge: u64) -> u64 {
+    gauge & (EXPORT_QUEUE_CLOSED - 1)
 }
 
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -108,6 +120,11 @@ impl DroppedSpans {
 }
 
 /// What the export worker did (zero when no exporter is configured).
+///
+/// Every span offered to the worker is in exactly one place: refused (`dropped_queue_full`),
+/// or queued, and every queued span is exported, dropped as failed, still in the queue, or in
+/// flight: `queued = exported + dropped_failed + in_queue + in_flight`, exact whenever no
+/// batch is between two of these (e.g. while an export call is stuck, and after `shutdown`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportStats {
     /// Spans accepted into the export queue.
@@ -124,6 +141,11 @@ pub struct ExportStats {
     pub dropped_failed: u64,
     /// Spans waiting in the export queue now (a gauge, bounded by `max_queue_spans`).
     pub in_queue: u64,
+    /// Spans the worker has taken from the queue and not yet settled: being converted,
+    /// waiting for a free export slot, inside an `export` call, or waiting to retry (a gauge,
+    /// at most `(max_concurrent_exports + 1) × max_export_batch_size` plus one hand-over
+    /// batch). After a `shutdown` that timed out, the spans a stuck destination holds are here.
+    pub in_flight: u64,
 }
 
 /// A snapshot of a tracer's counters ([`crate::RequestTracer::stats`]).
@@ -217,7 +239,8 @@ pub(crate) fn snapshot(
         failed_batches: l(&shared.export_failed_batches),
         dropped_queue_full: l(&shared.export_dropped_queue_full),
         dropped_failed: l(&shared.export_dropped_failed),
-        in_queue: l(&shared.export_in_queue),
+        in_queue: export_in_queue(l(&shared.export_in_queue)),
+        in_flight: l(&shared.export_in_flight),
     };
     s
 }
