@@ -21,7 +21,11 @@
 //!    own `Drop` panics cannot unwind the worker (the second payload is leaked). Should the
 //!    worker thread end anyway, a guard marks it stopped so no caller waits for it.
 //! 5. Shutdown has one deadline, set when it is first asked for (`shutdown()` or dropping the
-//!    tracer). Transient failures are retried only while the retry fits before it, and each
+//!    tracer). Transient failures are retried only while the retry starts before a cutoff
+//!    (the deadline less a tenth of the timeout, at most 1 s), so the last attempts end in
+//!    time; past the deadline nothing more is attempted and what is still queued is dropped,
+//!    counted as failed (by the worker, or by a `shutdown()` that timed out because the worker
+//!    is stuck in an export call: the spans in that call stay counted in flight). Each
 //!    `shutdown()` call waits at most `shutdown_timeout`. Drops never wait: they ask for the
 //!    shutdown and leave the worker to finish on its own thread, so waits never add up and a
 //!    traced thread that drops the last handle does not block.
@@ -81,13 +85,17 @@ impl Shared {
         stats::export_in_queue(self.counters.export_in_queue.load(Relaxed))
     }
 
-    /// Sleeps `delay` before a retry; `false` (at once) when the retry would not happen before
-    /// the shutdown deadline.
+    /// Sleeps `delay` before a retry; `false` (at once) when shutdown has begun and the retry
+    /// would start after its cutoff (the shutdown deadline less a tenth of the timeout, at
+    /// most 1 s), so that the last attempts end before the deadline.
     fn sleep_before_retry(&self, delay: Duration) -> bool {
         let until = deadline_after(delay);
+        let margin = (self.config.shutdown_timeout / 10).min(Duration::from_secs(1));
         let mut c = self.control.lock();
         loop {
-            if c.shutdown_deadline.is_some_and(|d| until >= d) {
+            if c.shutdown_deadline
+                .is_some_and(|d| until >= d.checked_sub(margin).unwrap_or(d))
+            {
                 return false;
             }
             if Instant::now() >= until {
@@ -95,6 +103,35 @@ impl Shared {
             }
             self.retry.wait_until(&mut c, until);
         }
+    }
+
+    /// Whether the shutdown deadline has passed: nothing more is attempted then.
+    fn past_deadline(&self) -> bool {
+        self.control
+            .lock()
+            .shutdown_deadline
+            .is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Counts `n` spans given up on.
+    fn count_failed(&self, n: u64) {
+        stats::add(&self.counters.export_dropped_failed, n);
+        if !self.retain {
+            stats::add(&self.counters.dropped_export_failed, n);
+        }
+    }
+
+    /// Past the shutdown deadline: drops what is still queued, counted as failed (each span
+    /// before it leaves the queue gauge). Returns how many spans.
+    fn discard_queued(&self) -> u64 {
+        let mut total = 0;
+        while let Some((_, batch)) = self.queue.pop() {
+            let n = batch.len() as u64;
+            self.count_failed(n);
+            self.counters.export_in_queue.fetch_sub(n, Relaxed);
+            total += n;
+        }
+        total
     }
 }
 
@@ -223,9 +260,12 @@ impl ExportWorker {
         s.begin_shutdown(&mut c);
         while c.stopped.is_none() {
             if s.done.wait_until(&mut c, deadline).timed_out() && c.stopped.is_none() {
+                drop(c);
+                // The worker is stuck in an export call: what it has not taken yet will not
+                // be attempted. What the stuck calls hold stays counted in flight.
+                let dropped = s.discard_queued();
                 return Err(ExportError::transient(format!(
-                    "shutdown timed out after {timeout:?}: {} spans still queued, {} in flight",
-                    s.queued(),
+                    "shutdown timed out after {timeout:?}: {dropped} queued spans dropped, {} still in flight",
                     s.counters.export_in_flight.load(Relaxed)
                 )));
             }
@@ -366,6 +406,21 @@ fn run(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>, resource: Resource)
         // shutdown, send what there is.
         let everything = tick || shutting || flush_due;
         loop {
+            if shutting && s.past_deadline() {
+                // Nothing more is attempted: what the worker holds and what is queued is
+                // counted as failed.
+                let held = d.held();
+                d.chunk.clear();
+                d.current = None;
+                s.count_failed(held);
+                stats::sub(&s.counters.export_in_flight, held);
+                s.discard_queued();
+                if s.queued() > 0 {
+                    std::thread::yield_now();
+                    continue;
+                }
+                break;
+            }
             let full = d.fill(s);
             if full || (everything && !d.chunk.is_empty()) {
                 lanes.export(&mut d.chunk);

@@ -103,7 +103,8 @@ pub struct DroppedSpans {
     /// The export queue was full, or the exporter had shut down (counted here only when
     /// traces are not retained, i.e. the exporter is the spans' only consumer).
     pub export_queue_full: u64,
-    /// The exporter failed permanently or ran out of retries (same condition as above).
+    /// The exporter failed permanently or ran out of retries, or the span was still queued
+    /// for export when the shutdown deadline passed (same condition as above).
     pub export_failed: u64,
 }
 
@@ -137,7 +138,8 @@ pub struct ExportStats {
     pub failed_batches: u64,
     /// Spans not queued because the export queue was full or the exporter had shut down.
     pub dropped_queue_full: u64,
-    /// Spans in batches given up on.
+    /// Spans in batches given up on, and spans still queued when the shutdown deadline
+    /// passed (never attempted).
     pub dropped_failed: u64,
     /// Spans waiting in the export queue now (a gauge, bounded by `max_queue_spans`).
     pub in_queue: u64,

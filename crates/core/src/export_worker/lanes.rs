@@ -66,8 +66,8 @@ impl Lanes {
         let mut lanes = Vec::new();
         let extra = shared.config.max_concurrent_exports.max(1) - 1;
         for id in 0..extra {
-            let Some(handle) = catch_unwind(AssertUnwindSafe(|| own.try_clone()))
-                .unwrap_or_else(|p| {
+            let Some(handle) =
+                catch_unwind(AssertUnwindSafe(|| own.try_clone())).unwrap_or_else(|p| {
                     drop_payload(p);
                     None
                 })
@@ -290,10 +290,7 @@ pub(super) fn send_chunk(
         }
         Err(_) => {
             stats::add(&c.export_failed_batches, 1);
-            stats::add(&c.export_dropped_failed, n);
-            if !s.retain {
-                stats::add(&c.dropped_export_failed, n);
-            }
+            s.count_failed(n);
         }
     }
     stats::sub(&c.export_in_flight, n);
