@@ -212,6 +212,14 @@ fn record(t: &RequestTracer, traces: u64, spans: u64) {
     }
 }
 
+/// A tracer whose only consumer is an exporter to `dest`.
+fn exporting_to(dest: &Destination, cfg: BatchConfig) -> RequestTracer {
+    RequestTracer::builder("svc")
+        .exporter(dest.clone(), cfg)
+        .retain_traces(false)
+        .build()
+}
+
 fn flush(t: &RequestTracer) -> Result<(), ExportError> {
     t.force_flush(WATCHDOG)
 }
@@ -466,18 +474,7 @@ fn shutdown_with_a_stalled_destination_returns_after_its_timeout_with_the_stuck_
     // call holds stays counted in flight: 8 in flight, 80 dropped, none exported.
     let dest = Destination::new(Behaviour::Stall);
     let timeout = Duration::from_millis(300);
-    let t = RequestTracer::builder("svc")
-        .exporter(
-            dest.clone(),
-            BatchConfig {
-                shutdown_timeout: timeout,
-                flush_interval: Duration::from_millis(10),
-                ..config()
-            },
-        )
-        .build();
-    record(&t, 1, 8);
-    dest.wait_until_stalled();
+    let t = stuck_in_export(&dest, timeout);
     record(&t, 10, 8);
     assert_eq!(t.stats().export.in_queue, 80);
     let start = Instant::now();
@@ -535,18 +532,7 @@ fn shutdown_waits_do_not_add_up() {
     // two drops started a fresh wait: 3 timeouts in all.
     let dest = Destination::new(Behaviour::Stall);
     let timeout = Duration::from_secs(1);
-    let t = RequestTracer::builder("svc")
-        .exporter(
-            dest.clone(),
-            BatchConfig {
-                shutdown_timeout: timeout,
-                ..config()
-            },
-        )
-        .build();
-    record(&t, 1, 8);
-    flush_in_background(&t);
-    dest.wait_until_stalled();
+    let t = stuck_in_export(&dest, timeout);
     let start = Instant::now();
     assert!(t.shutdown().is_err());
     let shutdown_took = start.elapsed();
@@ -570,15 +556,22 @@ fn shutdown_waits_do_not_add_up() {
     assert_eq!(dest.received(), 8);
 }
 
-/// Asks for a flush from another thread (so the worker picks up what is queued) without
-/// waiting for it.
-fn flush_in_background(t: &RequestTracer) {
-    let t = t.clone();
-    thread::spawn(move || {
-        let _ = t.force_flush(Duration::from_millis(1));
-    })
-    .join()
-    .unwrap();
+/// A tracer whose worker is stuck in an export call of 8 spans to `dest` (stalled).
+fn stuck_in_export(dest: &Destination, shutdown_timeout: Duration) -> RequestTracer {
+    let t = RequestTracer::builder("svc")
+        .exporter(
+            dest.clone(),
+            BatchConfig {
+                shutdown_timeout,
+                ..config()
+            },
+        )
+        .build();
+    record(&t, 1, 8);
+    // A flush (not waited for) makes the worker take the 8 spans.
+    let _ = t.force_flush(Duration::ZERO);
+    dest.wait_until_stalled();
+    t
 }
 
 #[test]
@@ -590,18 +583,7 @@ fn a_traced_thread_releasing_the_tracer_does_not_wait_for_a_stalled_destination(
     let timeout = Duration::from_secs(2);
     let d = dest.clone();
     let released_in = thread::spawn(move || {
-        let t = RequestTracer::builder("svc")
-            .exporter(
-                d.clone(),
-                BatchConfig {
-                    shutdown_timeout: timeout,
-                    ..config()
-                },
-            )
-            .build();
-        record(&t, 1, 8);
-        flush_in_background(&t);
-        d.wait_until_stalled();
+        let t = stuck_in_export(&d, timeout);
         t.start_trace();
         drop(t.start_span("ends after shutdown began"));
         let start = Instant::now();
@@ -660,10 +642,7 @@ fn transient_failures_are_retried_during_shutdown() {
         max_retries: 5,
         ..config()
     };
-    let t = RequestTracer::builder("svc")
-        .exporter(dest.clone(), cfg)
-        .retain_traces(false)
-        .build();
+    let t = exporting_to(&dest, cfg);
     record(&t, 1, 8);
     t.shutdown().expect("delivered after two retries");
     let s = t.stats();
@@ -687,10 +666,7 @@ fn shutdown_gives_up_on_a_retry_that_would_end_after_its_deadline() {
             shutdown_timeout: Duration::from_secs(5),
             ..config()
         };
-        let t = RequestTracer::builder("svc")
-            .exporter(dest.clone(), cfg)
-            .retain_traces(false)
-            .build();
+        let t = exporting_to(&dest, cfg);
         record(&t, 1, 8);
         let start = Instant::now();
         let r = t.shutdown();
@@ -716,10 +692,7 @@ fn retry_after_hints_are_capped_by_max_backoff() {
     // A destination that says "retry after u64::MAX ms" must not park the worker forever.
     let dest = Destination::new(Behaviour::RetryAfterForever);
     let cfg = config();
-    let t = RequestTracer::builder("svc")
-        .exporter(dest.clone(), cfg.clone())
-        .retain_traces(false)
-        .build();
+    let t = exporting_to(&dest, cfg.clone());
     record(&t, 1, 8);
     let r = flush(&t);
     assert!(
@@ -743,10 +716,7 @@ fn a_panicking_exporter_loses_no_span_from_the_accounting() {
         shutdown_timeout: Duration::from_millis(200),
         ..config()
     };
-    let t = RequestTracer::builder("svc")
-        .exporter(dest.clone(), cfg)
-        .retain_traces(false)
-        .build();
+    let t = exporting_to(&dest, cfg);
     record(&t, 1, 8);
     let r = t.force_flush(Duration::from_secs(5));
     assert!(r.is_err(), "the panic is reported as a failure");
@@ -768,10 +738,7 @@ fn a_panicking_exporter_loses_no_span_from_the_accounting() {
 #[test]
 fn a_panic_payload_whose_drop_panics_does_not_kill_the_worker() {
     let dest = Destination::new(Behaviour::PanicWithBadPayload);
-    let t = RequestTracer::builder("svc")
-        .exporter(dest.clone(), config())
-        .retain_traces(false)
-        .build();
+    let t = exporting_to(&dest, config());
     record(&t, 1, 8);
     let r = flush(&t);
     assert!(matches!(&r, Err(ExportError::Permanent(_))), "{r:?}");
@@ -795,10 +762,7 @@ fn a_panic_payload_whose_drop_panics_does_not_kill_the_worker() {
 fn shutdown_reports_a_panic_in_the_exporters_own_shutdown() {
     let dest = Destination::new(Behaviour::Accept);
     dest.with(|d| d.shutdown_panics = true);
-    let t = RequestTracer::builder("svc")
-        .exporter(dest.clone(), config())
-        .retain_traces(false)
-        .build();
+    let t = exporting_to(&dest, config());
     record(&t, 1, 8);
     let r = t.shutdown();
     assert!(

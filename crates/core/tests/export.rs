@@ -385,7 +385,7 @@ fn exports_run_concurrently_up_to_max_concurrent_exports() {
     record(&tracer, 30, 10);
     tracer.force_flush(WATCHDOG).unwrap();
     let s = tracer.stats();
-    let g = gate.get(|g| std::mem::take(g));
+    let g = gate.get(std::mem::take);
     assert_eq!(g.max_in_flight, 3);
     assert_eq!(g.clones, 2, "two more handles for three exports at once");
     assert_eq!((g.spans, g.calls), (300, 35));
@@ -395,7 +395,7 @@ fn exports_run_concurrently_up_to_max_concurrent_exports() {
     assert_eq!((s.export.in_queue, s.export.in_flight), (0, 0));
     assert_eq!(g.flushes, 3, "every handle is flushed");
     tracer.shutdown().unwrap();
-    let g = gate.get(|g| std::mem::take(g));
+    let g = gate.get(std::mem::take);
     assert_eq!(
         (g.flushes, g.shutdowns),
         (3, 3),
@@ -412,7 +412,7 @@ fn an_exporter_that_cannot_clone_exports_one_batch_at_a_time() {
         .build();
     record(&tracer, 30, 10);
     tracer.shutdown().unwrap();
-    let g = gate.get(|g| std::mem::take(g));
+    let g = gate.get(std::mem::take);
     assert_eq!((g.max_in_flight, g.clones), (1, 1));
     assert_eq!((g.spans, g.calls, g.shutdowns), (300, 30, 1));
     assert_eq!(tracer.stats().export.exported, 300);

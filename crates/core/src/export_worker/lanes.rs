@@ -126,14 +126,36 @@ impl Lanes {
     /// Waits for every lane's export, flushes every handle, and returns the last export
     /// failure since the previous flush, or the first flush failure.
     pub fn flush(&mut self) -> Result<(), ExportError> {
+        self.on_every_handle(|| Msg::Flush, |h| guarded(|| h.flush()))
+    }
+
+    /// Waits for every lane's export, then flushes, shuts down and drops every handle and
+    /// ends the lanes. Returns the last export failure since the previous flush, or the
+    /// first flush or shutdown failure (a panic included).
+    pub fn shutdown(mut self) -> Result<(), ExportError> {
+        let result = self.on_every_handle(|| Msg::Shutdown, close);
+        for lane in self.lanes {
+            let _ = lane.thread.join();
+        }
+        drop_guarded(self.own);
+        result
+    }
+
+    /// Once every lane is idle, sends `msg` to each and runs `here` on the worker's own
+    /// handle meanwhile; then the last export failure since the previous flush, or the first
+    /// failure among the answers.
+    fn on_every_handle(
+        &mut self,
+        msg: fn() -> Msg,
+        here: fn(&mut dyn SpanExporter) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
         self.wait_idle();
         let asked = self
             .lanes
             .iter()
-            .filter(|l| l.tx.send(Msg::Flush).is_ok())
+            .filter(|l| l.tx.send(msg()).is_ok())
             .count();
-        let own = &mut self.own;
-        let mut result = guarded(|| own.flush());
+        let mut result = here(self.own.as_mut());
         for _ in 0..asked {
             match self.events.recv() {
                 Ok(Event::Replied(r)) => result = result.and(r),
@@ -142,37 +164,6 @@ impl Lanes {
             }
         }
         match self.last_error.take() {
-            Some(e) => Err(e),
-            None => result,
-        }
-    }
-
-    /// Waits for every lane's export, then flushes, shuts down and drops every handle and
-    /// ends the lanes. Returns the last export failure since the previous flush, or the
-    /// first flush or shutdown failure (a panic included).
-    pub fn shutdown(mut self) -> Result<(), ExportError> {
-        self.wait_idle();
-        let asked = self
-            .lanes
-            .iter()
-            .filter(|l| l.tx.send(Msg::Shutdown).is_ok())
-            .count();
-        let mut result = close(self.own);
-        for _ in 0..asked {
-            match self.events.recv() {
-                Ok(Event::Replied(r)) => result = result.and(r),
-                Ok(Event::Exported { result: r, .. }) => {
-                    if let Err(e) = r {
-                        self.last_error = Some(e);
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        for lane in self.lanes {
-            let _ = lane.thread.join();
-        }
-        match self.last_error {
             Some(e) => Err(e),
             None => result,
         }
@@ -229,8 +220,8 @@ fn run_lane(
             }
             Msg::Flush => Event::Replied(guarded(|| handle.flush())),
             Msg::Shutdown => {
-                let _ = events.send(Event::Replied(close(handle)));
-                return;
+                let _ = events.send(Event::Replied(close(handle.as_mut())));
+                break;
             }
         };
         if events.send(reply).is_err() {
@@ -240,11 +231,10 @@ fn run_lane(
     drop_guarded(handle);
 }
 
-/// Flushes, shuts down and drops a handle.
-fn close(mut handle: Box<dyn SpanExporter>) -> Result<(), ExportError> {
+/// Flushes and shuts down a handle.
+fn close(handle: &mut dyn SpanExporter) -> Result<(), ExportError> {
     let flushed = guarded(|| handle.flush());
     let shut = guarded(|| handle.shutdown());
-    drop_guarded(handle);
     flushed.and(shut)
 }
 
