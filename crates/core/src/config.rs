@@ -37,9 +37,11 @@ impl Default for Limits {
 /// How the export worker batches, retries and shuts down.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
-    /// Spans that may wait in the export queue; more are dropped and counted. Default 65,536.
+    /// Spans that may wait in the export queue, however they are batched; more are dropped
+    /// and counted. Default 65,536.
     pub max_queue_spans: usize,
-    /// Spans per `export` call at most. Default 512.
+    /// Spans per `export` call at most; the worker wakes as soon as this many are queued and
+    /// sends full calls, and sends what is left at each `flush_interval`. Default 512.
     pub max_export_batch_size: usize,
     /// How often the worker exports what is queued, and how long a thread keeps finished spans
     /// of a still-open trace before handing them over. Default 1 s.
