@@ -305,14 +305,20 @@ fn main() {
     }
 
     if let Some(otlp) = &otlp_stats {
+        // The report comes after shutdown settles (or gives up after `shutdown_timeout`):
+        // every queued span is exported, dropped by reason, or still queued / in flight.
         let shutdown = tracer.shutdown();
         let e = tracer.stats().export;
         println!(
-            "otlp: exported={} retries={} failed_batches={} dropped={} ({})",
+            "otlp: exported={} dropped={} (queue_full={} failed={}) still_queued={} in_flight={} retries={} failed_batches={} ({})",
             e.exported,
+            e.dropped_queue_full + e.dropped_failed,
+            e.dropped_queue_full,
+            e.dropped_failed,
+            e.in_queue,
+            e.in_flight,
             e.retries,
             e.failed_batches,
-            e.dropped_failed + e.dropped_queue_full,
             otlp.snapshot()
         );
         if let Err(err) = shutdown {

@@ -35,6 +35,17 @@ enum Behaviour {
     /// Ask for a retry after `u64::MAX` ms.
     RetryAfterForever,
     Panic,
+    /// Panic with a payload whose own `Drop` panics.
+    PanicWithBadPayload,
+}
+
+/// A panic payload whose `Drop` panics too.
+struct BadPayload;
+
+impl Drop for BadPayload {
+    fn drop(&mut self) {
+        panic!("the panic payload's own Drop panics (deliberate, in a test)");
+    }
 }
 
 #[derive(Debug)]
@@ -44,6 +55,11 @@ struct DestState {
     calls: u64,
     /// `export` calls blocked in the stall right now.
     stalled: u64,
+    /// Fail this many more calls transiently (before `behaviour` applies).
+    transient_failures: u64,
+    /// `shutdown` calls, and whether they panic (with a [`BadPayload`]).
+    shutdowns: u64,
+    shutdown_panics: bool,
 }
 
 /// A destination the test controls.
@@ -61,6 +77,9 @@ impl Destination {
                     received: 0,
                     calls: 0,
                     stalled: 0,
+                    transient_failures: 0,
+                    shutdowns: 0,
+                    shutdown_panics: false,
                 }),
                 Condvar::new(),
             )),
@@ -78,6 +97,26 @@ impl Destination {
 
     fn stalled(&self) -> u64 {
         self.state.0.lock().unwrap().stalled
+    }
+
+    fn calls(&self) -> u64 {
+        self.state.0.lock().unwrap().calls
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut DestState) -> R) -> R {
+        f(&mut self.state.0.lock().unwrap())
+    }
+
+    /// Waits (watchdog-bounded) until the exporter has been shut down `n` times.
+    fn wait_for_shutdowns(&self, n: u64) {
+        let (m, cv) = &*self.state;
+        let deadline = Instant::now() + WATCHDOG;
+        let mut s = m.lock().unwrap();
+        while s.shutdowns < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "the exporter was never shut down");
+            s = cv.wait_timeout(s, left).unwrap().0;
+        }
     }
 
     /// Waits (watchdog-bounded) until the export worker is blocked inside `export`.
@@ -98,6 +137,10 @@ impl SpanExporter for Destination {
         let (m, cv) = &*self.state;
         let mut s = m.lock().unwrap();
         s.calls += 1;
+        if s.transient_failures > 0 {
+            s.transient_failures -= 1;
+            return Err(ExportError::transient("connection refused"));
+        }
         if s.behaviour == Behaviour::Stall {
             s.stalled += 1;
             cv.notify_all();
@@ -121,12 +164,29 @@ impl SpanExporter for Destination {
                 drop(s);
                 panic!("exporter bug (deliberate, in a test)");
             }
+            Behaviour::PanicWithBadPayload => {
+                drop(s);
+                std::panic::panic_any(BadPayload);
+            }
         }
+    }
+
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        let (m, cv) = &*self.state;
+        let mut s = m.lock().unwrap();
+        s.shutdowns += 1;
+        cv.notify_all();
+        if s.shutdown_panics {
+            drop(s);
+            std::panic::panic_any(BadPayload);
+        }
+        Ok(())
     }
 }
 
-/// The worker wakes only for `force_flush`, `shutdown`, or a queue more than half full
-/// (`max_queue_spans` / 2 = 128 spans): which batches a flush sees is deterministic.
+/// The worker wakes only for `force_flush`, `shutdown`, or a full export's worth (64 spans)
+/// queued, and then sends only full exports of 64: how spans split into export calls is
+/// deterministic. One export at a time, unless a test says otherwise.
 fn config() -> BatchConfig {
     BatchConfig {
         max_queue_spans: 256,
@@ -136,6 +196,7 @@ fn config() -> BatchConfig {
         initial_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(2),
         shutdown_timeout: Duration::from_secs(2),
+        max_concurrent_exports: 1,
     }
 }
 
@@ -149,6 +210,14 @@ fn record(t: &RequestTracer, traces: u64, spans: u64) {
         }
         t.end_trace().expect("trace active");
     }
+}
+
+/// A tracer whose only consumer is an exporter to `dest`.
+fn exporting_to(dest: &Destination, cfg: BatchConfig) -> RequestTracer {
+    RequestTracer::builder("svc")
+        .exporter(dest.clone(), cfg)
+        .retain_traces(false)
+        .build()
 }
 
 fn flush(t: &RequestTracer) -> Result<(), ExportError> {
@@ -398,49 +467,54 @@ fn buffered_spans_stay_under_max_buffered_spans_while_export_stalls() {
 }
 
 #[test]
-fn shutdown_with_a_stalled_destination_returns_after_its_timeout() {
+fn shutdown_with_a_stalled_destination_returns_after_its_timeout_with_the_stuck_spans_counted() {
+    // A backend that accepts and never answers: one export call is stuck in it, the rest
+    // waits in the queue. `shutdown()` gives up after one timeout; what was still queued is
+    // dropped and counted (it would not be attempted past the deadline), and what the stuck
+    // call holds stays counted in flight: 8 in flight, 80 dropped, none exported.
     let dest = Destination::new(Behaviour::Stall);
     let timeout = Duration::from_millis(300);
-    let t = RequestTracer::builder("svc")
-        .exporter(
-            dest.clone(),
-            BatchConfig {
-                shutdown_timeout: timeout,
-                flush_interval: Duration::from_millis(10),
-                ..config()
-            },
-        )
-        .build();
-    record(&t, 1, 8);
-    dest.wait_until_stalled();
+    let t = stuck_in_export(&dest, timeout);
+    record(&t, 10, 8);
+    assert_eq!(t.stats().export.in_queue, 80);
     let start = Instant::now();
     let r = t.shutdown();
     let waited = start.elapsed();
+    let Err(ExportError::Transient { message, .. }) = &r else {
+        panic!("shutdown gives up with a transient error: {r:?}");
+    };
     assert!(
-        matches!(&r, Err(ExportError::Transient { .. })),
-        "shutdown gives up with a transient error: {r:?}"
+        message.contains("80 queued spans dropped, 8 still in flight"),
+        "{message}"
     );
     assert!(waited >= timeout, "it waited its timeout ({waited:?})");
     assert_eq!(dest.stalled(), 1);
-    // Tracing goes on after the failed shutdown, never waiting: spans queue up to the bound,
-    // then are refused and counted.
+    let s = t.stats();
+    assert_eq!(
+        (s.export.queued, s.export.in_queue, s.export.in_flight),
+        (88, 0, 8),
+        "{s:?}"
+    );
+    assert_eq!((s.export.exported, s.export.dropped_failed), (0, 80));
+    assert_eq!(s.dropped.export_failed, 80);
+    assert_accounted(&s, 8);
+    // Shutdown has begun: tracing goes on, never waiting, and every new span is refused and
+    // counted.
     record(&t, 100, 8);
     let s = t.stats();
-    assert_eq!(s.spans_finished, 808);
-    assert_eq!(s.export.queued + s.export.dropped_queue_full, 808, "{s:?}");
-    assert!(s.export.in_queue <= 256);
-    assert_accounted(&s, s.export.in_queue + 8);
-    // The destination comes back: the worker finishes the shutdown it was asked for.
+    assert_eq!(s.spans_finished, 888);
+    assert_eq!((s.export.queued, s.export.dropped_queue_full), (88, 800));
+    assert_eq!(s.dropped.export_queue_full, 800);
+    assert_accounted(&s, 8);
+    // The destination answers at last: the stuck call's spans are delivered and the worker
+    // finishes the shutdown it was asked for.
     dest.set(Behaviour::Accept);
     t.shutdown().expect("the second shutdown completes");
     let s = t.stats();
-    assert_eq!(s.export.in_queue, 0, "{s:?}");
-    assert_eq!(s.export.exported, dest.received());
-    assert_eq!(
-        s.export.exported + s.export.dropped_failed,
-        s.export.queued,
-        "{s:?}"
-    );
+    assert_eq!((s.export.in_queue, s.export.in_flight), (0, 0), "{s:?}");
+    assert_eq!((s.export.exported, dest.received()), (8, 8), "{s:?}");
+    assert_eq!(dest.with(|d| d.shutdowns), 1);
+    assert_accounted(&s, 0);
     // After shutdown, new spans are refused and counted, never queued.
     record(&t, 1, 8);
     let s2 = t.stats();
@@ -452,34 +526,82 @@ fn shutdown_with_a_stalled_destination_returns_after_its_timeout() {
 }
 
 #[test]
-fn the_last_user_of_a_tracer_with_a_stalled_destination_exits_after_the_timeout() {
-    // The export worker shuts down when the tracer's shared state is released: by the last
-    // handle, trace or thread that used it. Here that is a thread's exit; its teardown waits
-    // at most `shutdown_timeout` for the stalled destination, then goes on.
+fn shutdown_waits_do_not_add_up() {
+    // A stalled destination: `shutdown()` waits one timeout; dropping the tracer afterwards
+    // (the last handle, then the tracer's state) does not wait again. Before, each of the
+    // two drops started a fresh wait: 3 timeouts in all.
     let dest = Destination::new(Behaviour::Stall);
-    let timeout = Duration::from_millis(200);
-    let d = dest.clone();
+    let timeout = Duration::from_secs(1);
+    let t = stuck_in_export(&dest, timeout);
     let start = Instant::now();
-    thread::spawn(move || {
-        let t = RequestTracer::builder("svc")
-            .exporter(
-                d.clone(),
-                BatchConfig {
-                    shutdown_timeout: timeout,
-                    flush_interval: Duration::from_millis(10),
-                    ..config()
-                },
-            )
-            .build();
-        record(&t, 1, 8);
-        d.wait_until_stalled();
-        drop(t);
+    assert!(t.shutdown().is_err());
+    let shutdown_took = start.elapsed();
+    let dropped = Instant::now();
+    drop(t);
+    let drop_took = dropped.elapsed();
+    let total = start.elapsed();
+    assert!(shutdown_took >= timeout, "{shutdown_took:?}");
+    // Upper bounds with room for a slow machine, yet below a second timeout.
+    assert!(
+        drop_took < timeout / 2,
+        "dropping the tracer waited again: {drop_took:?}"
+    );
+    assert!(
+        total < timeout * 19 / 10,
+        "{total:?} for a {timeout:?} timeout"
+    );
+    // The detached worker finishes once the destination answers.
+    dest.set(Behaviour::Accept);
+    dest.wait_for_shutdowns(1);
+    assert_eq!(dest.received(), 8);
+}
+
+/// A tracer whose worker is stuck in an export call of 8 spans to `dest` (stalled).
+fn stuck_in_export(dest: &Destination, shutdown_timeout: Duration) -> RequestTracer {
+    let t = RequestTracer::builder("svc")
+        .exporter(
+            dest.clone(),
+            BatchConfig {
+                shutdown_timeout,
+                ..config()
+            },
+        )
+        .build();
+    record(&t, 1, 8);
+    // A flush (not waited for) makes the worker take the 8 spans.
+    let _ = t.force_flush(Duration::ZERO);
+    dest.wait_until_stalled();
+    t
+}
+
+#[test]
+fn a_traced_thread_releasing_the_tracer_does_not_wait_for_a_stalled_destination() {
+    // The thread drops the last `RequestTracer` handle, then exits with a trace still open,
+    // so its thread-local state releases the tracer's state last. Neither waits for the
+    // stalled destination: shutdown is asked for, and the worker finishes it on its own.
+    let dest = Destination::new(Behaviour::Stall);
+    let timeout = Duration::from_secs(2);
+    let d = dest.clone();
+    let released_in = thread::spawn(move || {
+        let t = stuck_in_export(&d, timeout);
+        t.start_trace();
+        drop(t.start_span("ends after shutdown began"));
+        let start = Instant::now();
+        drop(t); // the last handle
+        start // the thread exits now, its trace still open
     })
     .join()
-    .unwrap();
-    assert!(start.elapsed() >= timeout);
+    .unwrap()
+    .elapsed();
+    assert!(
+        released_in < timeout / 2,
+        "the traced thread waited {released_in:?} for the destination"
+    );
     assert_eq!(dest.stalled(), 1, "the destination is still stalled");
-    dest.set(Behaviour::Accept); // lets the detached worker thread finish
+    dest.set(Behaviour::Accept); // lets the detached worker finish
+    dest.wait_for_shutdowns(1);
+    // The stuck export was delivered; the span that ended after shutdown began was refused.
+    assert_eq!(dest.received(), 8);
 }
 
 /// An exporter that only tells whether it still exists.
@@ -492,19 +614,77 @@ impl SpanExporter for Token {
 }
 
 #[test]
-fn dropping_every_handle_shuts_the_exporter_down_on_a_live_thread() {
+fn dropping_every_handle_shuts_the_exporter_down_without_waiting() {
     let token = Arc::new(());
     let t = RequestTracer::builder("svc")
         .exporter(Token(Arc::clone(&token)), config())
         .build();
     record(&t, 1, 4);
     drop(t);
-    // No handle, trace, span or context of the tracer is left.
+    // No handle, trace, span or context of the tracer is left: the worker shuts the exporter
+    // down and drops it on its own thread.
+    let deadline = Instant::now() + WATCHDOG;
+    while Arc::strong_count(&token) > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the exporter was not shut down and dropped after the tracer"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn transient_failures_are_retried_during_shutdown() {
+    // Nothing listening for the first two attempts: shutdown retries within its deadline.
+    let dest = Destination::new(Behaviour::Accept);
+    dest.with(|d| d.transient_failures = 2);
+    let cfg = BatchConfig {
+        max_retries: 5,
+        ..config()
+    };
+    let t = exporting_to(&dest, cfg);
+    record(&t, 1, 8);
+    t.shutdown().expect("delivered after two retries");
+    let s = t.stats();
+    assert_eq!(s.export.retries, 2, "{s:?}");
     assert_eq!(
-        Arc::strong_count(&token),
-        1,
-        "the exporter was not shut down and dropped with the tracer"
+        (s.export.exported, dest.received(), dest.calls()),
+        (8, 8, 3)
     );
+    assert_accounted(&s, 0);
+}
+
+#[test]
+fn shutdown_gives_up_on_a_retry_that_would_end_after_its_deadline() {
+    // Still failing when retries run out: the batch is dropped and counted, and `shutdown`
+    // reports it. And a retry that would only happen after the deadline is not waited for.
+    for (backoff, retries) in [(Duration::from_millis(1), 2), (Duration::from_secs(30), 0)] {
+        let dest = Destination::new(Behaviour::FailTransient);
+        let cfg = BatchConfig {
+            initial_backoff: backoff,
+            max_backoff: backoff,
+            shutdown_timeout: Duration::from_secs(5),
+            ..config()
+        };
+        let t = exporting_to(&dest, cfg);
+        record(&t, 1, 8);
+        let start = Instant::now();
+        let r = t.shutdown();
+        assert!(
+            matches!(&r, Err(ExportError::Transient { .. })),
+            "the failure is reported: {r:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            start.elapsed()
+        );
+        let s = t.stats();
+        assert_eq!(s.export.retries, retries, "{s:?}");
+        assert_eq!(dest.calls(), retries + 1);
+        assert_eq!(s.dropped.export_failed, 8);
+        assert_accounted(&s, 0);
+    }
 }
 
 #[test]
@@ -512,10 +692,7 @@ fn retry_after_hints_are_capped_by_max_backoff() {
     // A destination that says "retry after u64::MAX ms" must not park the worker forever.
     let dest = Destination::new(Behaviour::RetryAfterForever);
     let cfg = config();
-    let t = RequestTracer::builder("svc")
-        .exporter(dest.clone(), cfg.clone())
-        .retain_traces(false)
-        .build();
+    let t = exporting_to(&dest, cfg.clone());
     record(&t, 1, 8);
     let r = flush(&t);
     assert!(
@@ -539,10 +716,7 @@ fn a_panicking_exporter_loses_no_span_from_the_accounting() {
         shutdown_timeout: Duration::from_millis(200),
         ..config()
     };
-    let t = RequestTracer::builder("svc")
-        .exporter(dest.clone(), cfg)
-        .retain_traces(false)
-        .build();
+    let t = exporting_to(&dest, cfg);
     record(&t, 1, 8);
     let r = t.force_flush(Duration::from_secs(5));
     assert!(r.is_err(), "the panic is reported as a failure");
@@ -559,4 +733,46 @@ fn a_panicking_exporter_loses_no_span_from_the_accounting() {
     t.force_flush(WATCHDOG)
         .expect("delivery resumes after a panic");
     assert_eq!(dest.received(), 8);
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_does_not_kill_the_worker() {
+    let dest = Destination::new(Behaviour::PanicWithBadPayload);
+    let t = exporting_to(&dest, config());
+    record(&t, 1, 8);
+    let r = flush(&t);
+    assert!(matches!(&r, Err(ExportError::Permanent(_))), "{r:?}");
+    let s = t.stats();
+    assert_eq!(s.dropped.export_failed, 8, "{s:?}");
+    assert_eq!((s.export.in_queue, s.export.in_flight), (0, 0), "{s:?}");
+    assert_accounted(&s, 0);
+    // The worker is alive: flush and shutdown work, and delivery resumes.
+    dest.set(Behaviour::Accept);
+    record(&t, 1, 8);
+    flush(&t).expect("delivery resumes");
+    record(&t, 1, 8);
+    t.shutdown().expect("shutdown works");
+    let s = t.stats();
+    assert_eq!((s.export.exported, dest.received()), (16, 16));
+    assert_eq!(s.export.queued, 24);
+    assert_accounted(&s, 0);
+}
+
+#[test]
+fn shutdown_reports_a_panic_in_the_exporters_own_shutdown() {
+    let dest = Destination::new(Behaviour::Accept);
+    dest.with(|d| d.shutdown_panics = true);
+    let t = exporting_to(&dest, config());
+    record(&t, 1, 8);
+    let r = t.shutdown();
+    assert!(
+        matches!(&r, Err(ExportError::Permanent(m)) if m.contains("panicked")),
+        "{r:?}"
+    );
+    // Asking again gives the same answer; the spans were delivered before.
+    assert_eq!(t.shutdown(), r);
+    assert_eq!(dest.with(|d| d.shutdowns), 1);
+    let s = t.stats();
+    assert_eq!(s.export.exported, 8);
+    assert_accounted(&s, 0);
 }

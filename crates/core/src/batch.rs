@@ -114,10 +114,10 @@ impl Batch {
 
     /// Moves every span out as [`SpanData`] of trace `trace_id` into `out` (the batch's
     /// attributes and extras are taken, not cloned; clear the batch afterwards).
-    pub fn convert_into(&mut self, key: TraceKey, out: &mut Vec<SpanData>) {
+    pub fn convert_into(&mut self, key: &TraceKey, out: &mut Vec<SpanData>) {
         out.reserve(self.spans.len());
         for i in 0..self.spans.len() {
-            out.push(self.convert(i, &key));
+            out.push(self.convert(i, key));
         }
     }
 

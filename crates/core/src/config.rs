@@ -65,9 +65,11 @@ impl Default for Limits {
 /// How the export worker batches, retries and shuts down.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
-    /// Spans that may wait in the export queue; more are dropped and counted. Default 65,536.
+    /// Spans that may wait in the export queue, however they are batched; more are dropped
+    /// and counted. Default 65,536.
     pub max_queue_spans: usize,
-    /// Spans per `export` call at most. Default 512.
+    /// Spans per `export` call at most; the worker wakes as soon as this many are queued and
+    /// sends full calls, and sends what is left at each `flush_interval`. Default 512.
     pub max_export_batch_size: usize,
     /// How often the worker exports what is queued, and how long a thread keeps finished spans
     /// of a still-open trace before handing them over. Default 1 s.
@@ -78,8 +80,18 @@ pub struct BatchConfig {
     pub initial_backoff: Duration,
     /// Longest retry delay (also caps a destination's `Retry-After`). Default 5 s.
     pub max_backoff: Duration,
-    /// How long `shutdown` waits for the worker to deliver what is queued. Default 10 s.
+    /// How long `shutdown` waits for the worker to deliver what is queued, retries included.
+    /// One deadline for the whole shutdown: dropping the tracer afterwards does not wait
+    /// again. Default 10 s.
     pub shutdown_timeout: Duration,
+    /// `export` calls that may run at once (OpenTelemetry's name), when the exporter can give
+    /// more handles on its destination ([`crate::SpanExporter::try_clone`]); otherwise one.
+    /// Each extra concurrent export costs one thread and up to `max_export_batch_size`
+    /// converted spans. Default 2: a network export spends most of its time waiting for the
+    /// answer, and a second call in flight overlaps that round trip with the next request
+    /// (one at a time dropped most of a 100 k spans/s stream into a local receiver), while
+    /// exporters that cannot clone (files) are unaffected. Zero counts as one.
+    pub max_concurrent_exports: usize,
 }
 
 impl Default for BatchConfig {
@@ -92,6 +104,7 @@ impl Default for BatchConfig {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            max_concurrent_exports: 2,
         }
     }
 }

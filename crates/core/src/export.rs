@@ -2,8 +2,10 @@
 //! anything), and the [`Resource`] that describes who produced the spans.
 //!
 //! The tracer feeds exporters from a batching worker thread of its own (see
-//! [`crate::RequestTracerBuilder::exporter`]); an exporter is only ever called from that thread,
-//! so it takes `&mut self` and needs no locking.
+//! [`crate::RequestTracerBuilder::exporter`]); each exporter handle is only ever called from
+//! one thread at a time, so it takes `&mut self` and needs no locking. An exporter that can
+//! give further handles on its destination ([`SpanExporter::try_clone`]) lets the worker run
+//! up to `BatchConfig::max_concurrent_exports` exports at once, one per handle.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -79,9 +81,9 @@ impl std::error::Error for ExportError {}
 
 /// A destination for finished spans.
 ///
-/// Called from the tracer's export worker thread only. `export` may block (it is off the traced
-/// threads); the worker bounds how long it waits overall through its retry policy and its
-/// shutdown timeout.
+/// Called from the tracer's export worker only, never from a traced thread, and never
+/// concurrently on one handle. `export` may block; the worker bounds how long it waits overall
+/// through its retry policy and its shutdown timeout.
 pub trait SpanExporter: Send + 'static {
     /// Sends one batch. Spans of several traces may be mixed; they are in finishing order.
     fn export(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), ExportError>;
@@ -91,9 +93,20 @@ pub trait SpanExporter: Send + 'static {
         Ok(())
     }
 
-    /// Releases the destination. Called once, after the last `export`.
+    /// Releases the destination. Called once per handle, after its last `export`.
     fn shutdown(&mut self) -> Result<(), ExportError> {
         self.flush()
+    }
+
+    /// Another handle on the same destination, so the worker can run up to
+    /// `BatchConfig::max_concurrent_exports` exports at once (each handle on its own thread;
+    /// each gets its own `flush` and `shutdown`). `None` (the default): one export at a time.
+    ///
+    /// Return `Some` only when concurrent exports through separate handles are safe and
+    /// batches may arrive out of order (a network exporter sharing a connection pool, not a
+    /// file writer).
+    fn try_clone(&self) -> Option<Box<dyn SpanExporter>> {
+        None
     }
 }
 
@@ -106,5 +119,8 @@ impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
     }
     fn shutdown(&mut self) -> Result<(), ExportError> {
         (**self).shutdown()
+    }
+    fn try_clone(&self) -> Option<Box<dyn SpanExporter>> {
+        (**self).try_clone()
     }
 }

@@ -1,50 +1,145 @@
-//! The batching export worker: one thread per tracer that drains a bounded lock-free queue of
-//! finished batches, converts them to [`SpanData`], and calls the [`SpanExporter`] with retries.
+//! The batching export worker: one thread per tracer that drains a lock-free queue of
+//! finished batches, converts them to [`SpanData`] in chunks of `max_export_batch_size`, and
+//! hands each chunk to an exporter handle with retries: its own, or one of the sender threads
+//! that run up to `max_concurrent_exports` exports at once ([`lanes`]).
 //!
 //! # Invariants
-//! - Traced threads only ever `push` to an `ArrayQueue` (lock-free, bounded) and read an
-//!   atomic gauge; when the queue or the span bound (`max_queue_spans`) is full the batch is
-//!   dropped and counted, never waited for.
-//! - Every span pushed is counted once by the worker: exported, or dropped as failed.
-//! - A panic inside `SpanExporter::export`, `flush` or `shutdown` is caught: the batch counts as
-//!   failed and the worker keeps running.
-//! - `force_flush` and `shutdown` take a lock and wait on a condition variable; they are called
-//!   from the application, never from the hot path. `shutdown` waits at most
-//!   `shutdown_timeout`, even if the destination stalls forever.
+//! 1. Traced threads only do one atomic add on the span gauge (`export_in_queue`) and a
+//!    `push` on a `SegQueue` (lock-free, unbounded capacity). The gauge is the only bound: an
+//!    offer that takes it over `max_queue_spans` is refused and counted, never waited for, so a
+//!    burst of one-span batches fits as many spans as a burst of full ones.
+//! 2. Beginning shutdown adds [`EXPORT_QUEUE_CLOSED`] to the gauge (once, under the control
+//!    lock): every later offer overshoots the bound and is refused. An offer that got in before
+//!    is already in the gauge, so the final drain runs until the gauge (without the flag) is
+//!    zero: no accepted batch is left behind.
+//! 3. Each queued span is in exactly one of: the queue (`in_queue`), the worker (`in_flight`:
+//!    popped, converted, inside an export call or waiting to retry), or settled (`exported`,
+//!    `dropped_failed`). A popped batch joins `in_flight` before it leaves `in_queue`; a chunk
+//!    leaves `in_flight` after it is counted settled.
+//! 4. Every exporter call (`export`, `flush`, `shutdown`, dropping a handle) runs under
+//!    `catch_unwind`, and a panic payload is dropped under `catch_unwind` too: a payload whose
+//!    own `Drop` panics cannot unwind the worker (the second payload is leaked). Should the
+//!    worker thread end anyway, a guard marks it stopped so no caller waits for it.
+//! 5. Shutdown has one deadline, set when it is first asked for (`shutdown()` or dropping the
+//!    tracer). Transient failures are retried only while the retry starts before a cutoff
+//!    (the deadline less a tenth of the timeout, at most 1 s), so the last attempts end in
+//!    time; past the deadline nothing more is attempted and what is still queued is dropped,
+//!    counted as failed (by the worker, or by a `shutdown()` that timed out because the worker
+//!    is stuck in an export call: the spans in that call stay counted in flight). Each
+//!    `shutdown()` call waits at most `shutdown_timeout`. Drops never wait: they ask for the
+//!    shutdown and leave the worker to finish on its own thread, so waits never add up and a
+//!    traced thread that drops the last handle does not block.
+//! 6. `force_flush` and `shutdown` take the control lock and wait on a condition variable;
+//!    they are application calls, never on the hot path.
+
+mod lanes;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering::Relaxed;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::ArrayQueue;
+use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
 
 use crate::batch::{Batch, TraceKey};
 use crate::config::BatchConfig;
 use crate::data::SpanData;
 use crate::export::{ExportError, Resource, SpanExporter};
-use crate::stats::{self, SharedCounters};
+use crate::stats::{self, EXPORT_QUEUE_CLOSED, SharedCounters};
+
+use lanes::Lanes;
 
 #[derive(Default)]
 struct Control {
     flush_requested: u64,
     flush_done: u64,
     flush_result: Option<ExportError>,
-    shutdown: bool,
+    /// Set when shutdown is first asked for.
+    shutdown_deadline: Option<Instant>,
+    /// The shutdown's outcome, once the worker has stopped.
+    stopped: Option<Result<(), ExportError>>,
 }
 
+/// What the worker's threads and the tracer's handle share.
 struct Shared {
-    queue: ArrayQueue<(TraceKey, Batch)>,
+    queue: SegQueue<(TraceKey, Batch)>,
     counters: Arc<SharedCounters>,
     retain: bool,
     config: BatchConfig,
+    /// `max_queue_spans`, kept far below [`EXPORT_QUEUE_CLOSED`].
+    max_queue: u64,
+    /// Queued spans that wake the worker before its next tick: one full export.
+    wake_at: u64,
     control: Mutex<Control>,
-    /// Set (under `control`'s lock, before `done` is notified) once the worker has stopped;
-    /// traced threads read it without taking the lock.
-    closed: AtomicBool,
+    /// The worker waits here for work.
     wake: Condvar,
+    /// `force_flush` and `shutdown` wait here for the worker.
     done: Condvar,
+    /// Senders wait here between retries; notified when shutdown begins.
+    retry: Condvar,
+}
+
+impl Shared {
+    fn queued(&self) -> u64 {
+        stats::export_in_queue(self.counters.export_in_queue.load(Relaxed))
+    }
+
+    /// Sleeps `delay` before a retry; `false` (at once) when shutdown has begun and the retry
+    /// would start after its cutoff (the shutdown deadline less a tenth of the timeout, at
+    /// most 1 s), so that the last attempts end before the deadline.
+    fn sleep_before_retry(&self, delay: Duration) -> bool {
+        let until = deadline_after(delay);
+        let margin = (self.config.shutdown_timeout / 10).min(Duration::from_secs(1));
+        let mut c = self.control.lock();
+        loop {
+            if c.shutdown_deadline
+                .is_some_and(|d| until >= d.checked_sub(margin).unwrap_or(d))
+            {
+                return false;
+            }
+            if Instant::now() >= until {
+                return true;
+            }
+            self.retry.wait_until(&mut c, until);
+        }
+    }
+
+    /// Whether the shutdown deadline has passed: nothing more is attempted then.
+    fn past_deadline(&self) -> bool {
+        self.control
+            .lock()
+            .shutdown_deadline
+            .is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Counts `n` spans given up on.
+    fn count_failed(&self, n: u64) {
+        stats::add(&self.counters.export_dropped_failed, n);
+        if !self.retain {
+            stats::add(&self.counters.dropped_export_failed, n);
+        }
+    }
+
+    /// Past the shutdown deadline: drops what is still queued, counted as failed (each span
+    /// before it leaves the queue gauge). Returns how many spans.
+    fn discard_queued(&self) -> u64 {
+        let mut total = 0;
+        while let Some((_, batch)) = self.queue.pop() {
+            let n = batch.len() as u64;
+            self.count_failed(n);
+            self.counters.export_in_queue.fetch_sub(n, Relaxed);
+            total += n;
+        }
+        total
+    }
+}
+
+/// `now + d`, saturating far in the future instead of overflowing.
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// The tracer's handle on its export worker.
@@ -61,25 +156,33 @@ impl ExportWorker {
         counters: Arc<SharedCounters>,
         retain: bool,
     ) -> Self {
-        let batches = (config.max_queue_spans / 8).clamp(16, 65_536);
+        let max_queue = (config.max_queue_spans as u64).min(EXPORT_QUEUE_CLOSED >> 2);
+        let wake_at = (config.max_export_batch_size as u64)
+            .min(max_queue / 2)
+            .max(1);
         let shared = Arc::new(Shared {
-            queue: ArrayQueue::new(batches),
+            queue: SegQueue::new(),
             counters,
             retain,
             config,
+            max_queue,
+            wake_at,
             control: Mutex::new(Control::default()),
-            closed: AtomicBool::new(false),
             wake: Condvar::new(),
             done: Condvar::new(),
+            retry: Condvar::new(),
         });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("reqtrace-export".into())
-            .spawn(move || run(&s, exporter, &resource))
+            .spawn(move || run(s, exporter, resource))
             .ok();
         if thread.is_none() {
-            let _c = shared.control.lock();
-            shared.closed.store(true, Ordering::Release);
+            let mut c = shared.control.lock();
+            shared.begin_shutdown(&mut c);
+            c.stopped = Some(Err(ExportError::permanent(
+                "the export thread could not be started",
+            )));
         }
         ExportWorker {
             shared,
@@ -94,19 +197,20 @@ impl ExportWorker {
         if n == 0 {
             return;
         }
-        let max = s.config.max_queue_spans as u64;
-        let before = s.counters.export_in_queue.fetch_add(n, Ordering::Relaxed);
-        let closed = s.closed.load(Ordering::Acquire);
-        if before + n > max || closed || s.queue.push((key, batch)).is_err() {
-            s.counters.export_in_queue.fetch_sub(n, Ordering::Relaxed);
+        let gauge = &s.counters.export_in_queue;
+        let before = gauge.fetch_add(n, Relaxed);
+        if before + n > s.max_queue {
+            gauge.fetch_sub(n, Relaxed);
             stats::add(&s.counters.export_dropped_queue_full, n);
             if !s.retain {
                 stats::add(&s.counters.dropped_export_queue_full, n);
             }
             return;
         }
+        // Counted before the push, so `queued` never trails what the worker settles.
         stats::add(&s.counters.export_queued, n);
-        if before + n > max / 2 {
+        s.queue.push((key, batch));
+        if before + n >= s.wake_at {
             s.wake.notify_one();
         }
     }
@@ -114,16 +218,19 @@ impl ExportWorker {
     /// Exports everything queued, then flushes the exporter; waits at most `timeout`.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
         let s = &self.shared;
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut c = s.control.lock();
-        if s.closed.load(Ordering::Acquire) {
-            return Err(ExportError::permanent("export worker has shut down"));
+        if c.shutdown_deadline.is_some() {
+            return Err(ExportError::permanent("the export worker is shut down"));
         }
         c.flush_requested += 1;
         let want = c.flush_requested;
         s.wake.notify_one();
-        while c.flush_done < want && !s.closed.load(Ordering::Acquire) {
-            if s.done.wait_until(&mut c, deadline).timed_out() {
+        while c.flush_done < want {
+            if c.stopped.is_some() {
+                return Err(ExportError::permanent("the export worker is shut down"));
+            }
+            if s.done.wait_until(&mut c, deadline).timed_out() && c.flush_done < want {
                 return Err(ExportError::transient("force_flush timed out"));
             }
         }
@@ -133,148 +240,214 @@ impl ExportWorker {
         }
     }
 
+    /// Asks the worker to deliver what is queued and stop, without waiting. Later offers are
+    /// refused. The first request sets the shutdown deadline.
+    pub fn begin_shutdown(&self) {
+        let s = &self.shared;
+        s.begin_shutdown(&mut s.control.lock());
+    }
+
     /// Exports everything queued, shuts the exporter down and stops the thread; waits at most
-    /// the configured `shutdown_timeout`.
+    /// the configured `shutdown_timeout`. Returns the last export failure since the previous
+    /// flush, or the exporter's own flush or shutdown failure (a panic included); on timeout,
+    /// a transient error naming the spans still queued and in flight (they stay counted in
+    /// [`crate::ExportStats`] until the worker settles them).
     pub fn shutdown(&self) -> Result<(), ExportError> {
         let s = &self.shared;
-        let deadline = Instant::now() + s.config.shutdown_timeout;
-        {
-            let mut c = s.control.lock();
-            c.shutdown = true;
-            s.wake.notify_one();
-            while !s.closed.load(Ordering::Acquire) {
-                if s.done.wait_until(&mut c, deadline).timed_out() {
-                    return Err(ExportError::transient("shutdown timed out"));
-                }
+        let timeout = s.config.shutdown_timeout;
+        let deadline = deadline_after(timeout);
+        let mut c = s.control.lock();
+        s.begin_shutdown(&mut c);
+        while c.stopped.is_none() {
+            if s.done.wait_until(&mut c, deadline).timed_out() && c.stopped.is_none() {
+                drop(c);
+                // The worker is stuck in an export call: what it has not taken yet will not
+                // be attempted. What the stuck calls hold stays counted in flight.
+                let dropped = s.discard_queued();
+                return Err(ExportError::transient(format!(
+                    "shutdown timed out after {timeout:?}: {dropped} queued spans dropped, {} still in flight",
+                    s.counters.export_in_flight.load(Relaxed)
+                )));
             }
         }
-        if let Some(t) = self.thread.lock().take() {
+        let result = c.stopped.clone().unwrap_or(Ok(()));
+        drop(c);
+        // The worker has stopped: reap its thread (it is returning), unless this is it.
+        if let Some(t) = self.thread.lock().take()
+            && t.thread().id() != std::thread::current().id()
+        {
             let _ = t.join();
         }
-        Ok(())
+        result
+    }
+}
+
+impl Shared {
+    fn begin_shutdown(&self, c: &mut Control) {
+        if c.shutdown_deadline.is_none() {
+            c.shutdown_deadline = Some(deadline_after(self.config.shutdown_timeout));
+            self.counters
+                .export_in_queue
+                .fetch_add(EXPORT_QUEUE_CLOSED, Relaxed);
+            self.wake.notify_one();
+            self.retry.notify_all();
+        }
     }
 }
 
 impl Drop for ExportWorker {
+    /// Asks for the shutdown and detaches the worker: it finishes within its deadline on its
+    /// own thread. Nothing here waits (see invariant 5).
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        self.begin_shutdown();
     }
 }
 
-fn run(s: &Shared, mut exporter: Box<dyn SpanExporter>, resource: &Resource) {
-    let mut pending: Vec<SpanData> = Vec::new();
-    // The last export failure since the previous flush: a flush reports it, so a failure is
-    // never hidden by the timing of the flush request.
-    let mut last_error: Option<ExportError> = None;
+/// Marks the worker stopped if its thread ends without doing so (a panic outside the
+/// exporter), so that `force_flush` and `shutdown` return instead of waiting for it.
+struct StopGuard<'a>(&'a Shared);
+
+impl Drop for StopGuard<'_> {
+    fn drop(&mut self) {
+        let s = self.0;
+        let mut c = s.control.lock();
+        if c.stopped.is_none() {
+            s.begin_shutdown(&mut c);
+            c.stopped = Some(Err(ExportError::permanent("the export worker stopped")));
+            s.done.notify_all();
+        }
+    }
+}
+
+/// The batch being cut into chunks, and the chunk being filled.
+struct Drain {
+    /// A popped batch and the index of its next unconverted span.
+    current: Option<(TraceKey, Batch, usize)>,
+    chunk: Vec<SpanData>,
+    max: usize,
+}
+
+impl Drain {
+    /// Spans the worker holds that no export has been given yet.
+    fn held(&self) -> u64 {
+        let rest = self.current.as_ref().map_or(0, |(_, b, i)| b.len() - i);
+        (self.chunk.len() + rest) as u64
+    }
+
+    /// Converts queued spans into the chunk until it is full or the queue is empty; whether
+    /// it is full.
+    fn fill(&mut self, s: &Shared) -> bool {
+        while self.chunk.len() < self.max {
+            let (key, batch, next) = match &mut self.current {
+                Some(c) => c,
+                None => {
+                    let Some((key, batch)) = s.queue.pop() else {
+                        return false;
+                    };
+                    let n = batch.len() as u64;
+                    stats::add(&s.counters.export_in_flight, n);
+                    s.counters.export_in_queue.fetch_sub(n, Relaxed);
+                    self.current.insert((key, batch, 0))
+                }
+            };
+            let room = self.max - self.chunk.len();
+            if *next == 0 && batch.len() <= room {
+                // The whole batch fits (the usual case).
+                batch.convert_into(key, &mut self.chunk);
+                self.current = None;
+                continue;
+            }
+            let end = (*next + room).min(batch.len());
+            self.chunk.reserve(end - *next);
+            for i in *next..end {
+                self.chunk.push(batch.convert(i, key));
+            }
+            *next = end;
+            if end == batch.len() {
+                self.current = None;
+            }
+        }
+        true
+    }
+}
+
+fn run(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>, resource: Resource) {
+    let s = &*shared;
+    let guard = StopGuard(s);
+    let max = s.config.max_export_batch_size.max(1);
+    let mut lanes = Lanes::new(&shared, exporter, resource);
+    let mut d = Drain {
+        current: None,
+        chunk: Vec::with_capacity(max),
+        max,
+    };
+    let mut next_tick = deadline_after(s.config.flush_interval);
     loop {
-        let (flush_want, flush_due, shutdown) = {
+        let (flush_want, flush_due, shutting) = {
             let mut c = s.control.lock();
-            if c.flush_requested == c.flush_done && !c.shutdown && s.queue.is_empty() {
-                let _ = s.wake.wait_for(&mut c, s.config.flush_interval);
+            while c.flush_requested == c.flush_done
+                && c.shutdown_deadline.is_none()
+                && s.queued() + d.held() < s.wake_at
+                && Instant::now() < next_tick
+            {
+                s.wake.wait_until(&mut c, next_tick);
             }
             (
                 c.flush_requested,
                 c.flush_requested > c.flush_done,
-                c.shutdown,
+                c.shutdown_deadline.is_some(),
             )
         };
-        // Drain and export until the queue is empty.
-        loop {
-            let mut drained = 0;
-            while pending.len() < s.config.max_export_batch_size {
-                let Some((key, mut batch)) = s.queue.pop() else {
-                    break;
-                };
-                let n = batch.len() as u64;
-                s.counters.export_in_queue.fetch_sub(n, Ordering::Relaxed);
-                batch.convert_into(key, &mut pending);
-                drained += 1;
-            }
-            if pending.is_empty() {
-                break;
-            }
-            if let Err(e) = export_with_retry(s, exporter.as_mut(), &pending, resource, shutdown) {
-                last_error = Some(e);
-            }
-            pending.clear();
-            if drained == 0 {
-                break;
-            }
+        let tick = Instant::now() >= next_tick;
+        if tick {
+            next_tick = deadline_after(s.config.flush_interval);
         }
-        let flush_result = if flush_due || shutdown {
-            guarded(|| exporter.flush()).err()
-        } else {
-            None
-        };
-        if shutdown {
-            let r = guarded(|| exporter.shutdown()).err();
+        // Woken by a full export's worth, send full chunks only; on a tick, a flush or
+        // shutdown, send what there is.
+        let everything = tick || shutting || flush_due;
+        loop {
+            if shutting && s.past_deadline() {
+                // Nothing more is attempted: what the worker holds and what is queued is
+                // counted as failed.
+                let held = d.held();
+                d.chunk.clear();
+                d.current = None;
+                s.count_failed(held);
+                stats::sub(&s.counters.export_in_flight, held);
+                s.discard_queued();
+                if s.queued() > 0 {
+                    std::thread::yield_now();
+                    continue;
+                }
+                break;
+            }
+            let full = d.fill(s);
+            if full || (everything && !d.chunk.is_empty()) {
+                lanes.export(&mut d.chunk);
+                continue;
+            }
+            // Shutting down: an offer counted before the queue closed may not have pushed yet.
+            if shutting && s.queued() > 0 {
+                std::thread::yield_now();
+                continue;
+            }
+            break;
+        }
+        if shutting {
+            let result = lanes.shutdown();
             let mut c = s.control.lock();
             c.flush_done = c.flush_requested;
-            c.flush_result = last_error.take().or(flush_result).or(r);
-            s.closed.store(true, Ordering::Release);
+            c.stopped = Some(result);
             s.done.notify_all();
+            std::mem::forget(guard);
             return;
         }
-        let mut c = s.control.lock();
-        if flush_want > c.flush_done {
+        if flush_due {
+            let result = lanes.flush();
+            let mut c = s.control.lock();
             c.flush_done = flush_want;
-            c.flush_result = last_error.take().or(flush_result);
+            c.flush_result = result.err();
             s.done.notify_all();
-        }
-    }
-}
-
-/// Runs an exporter call, turning a panic into a permanent error.
-fn guarded(f: impl FnOnce() -> Result<(), ExportError>) -> Result<(), ExportError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(ExportError::permanent("exporter panicked")))
-}
-
-fn export_with_retry(
-    s: &Shared,
-    exporter: &mut dyn SpanExporter,
-    spans: &[SpanData],
-    resource: &Resource,
-    shutting_down: bool,
-) -> Result<(), ExportError> {
-    let c = &s.counters;
-    let n = spans.len() as u64;
-    let mut backoff = s.config.initial_backoff;
-    let mut attempt = 0;
-    loop {
-        // A panicking exporter must not take the worker (and the accounting) down with it:
-        // the batch counts as failed and the worker carries on.
-        match guarded(|| exporter.export(spans, resource)) {
-            Ok(()) => {
-                stats::add(&c.exported, n);
-                if !s.retain {
-                    stats::add(&c.delivered, n);
-                }
-                return Ok(());
-            }
-            Err(e @ ExportError::Transient { .. })
-                if attempt < s.config.max_retries && !shutting_down =>
-            {
-                attempt += 1;
-                stats::add(&c.export_retries, 1);
-                let hint = match &e {
-                    ExportError::Transient {
-                        retry_after_ms: Some(ms),
-                        ..
-                    } => Duration::from_millis(*ms),
-                    _ => backoff,
-                };
-                std::thread::sleep(hint.min(s.config.max_backoff));
-                backoff = (backoff * 2).min(s.config.max_backoff);
-            }
-            Err(e) => {
-                stats::add(&c.export_failed_batches, 1);
-                stats::add(&c.export_dropped_failed, n);
-                if !s.retain {
-                    stats::add(&c.dropped_export_failed, n);
-                }
-                return Err(e);
-            }
         }
     }
 }

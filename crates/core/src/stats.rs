@@ -112,7 +112,19 @@ pub(crate) struct SharedCounters {
     pub export_failed_batches: AtomicU64,
     pub export_dropped_queue_full: AtomicU64,
     pub export_dropped_failed: AtomicU64,
+    /// Spans in the export queue, plus [`EXPORT_QUEUE_CLOSED`] once shutdown began (read it
+    /// through [`export_in_queue`]).
     pub export_in_queue: AtomicU64,
+    pub export_in_flight: AtomicU64,
+}
+
+/// Added to `export_in_queue` when the export worker begins shutting down: every later offer
+/// then overshoots `max_queue_spans` and is refused, with the one atomic add it already does.
+pub(crate) const EXPORT_QUEUE_CLOSED: u64 = 1 << 62;
+
+/// Spans in the export queue (the gauge without its closed flag).
+pub(crate) fn export_in_queue(gauge: u64) -> u64 {
+    gauge & (EXPORT_QUEUE_CLOSED - 1)
 }
 
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -143,7 +155,8 @@ pub struct DroppedSpans {
     /// The export queue was full, or the exporter had shut down (counted here only when
     /// traces are not retained, i.e. the exporter is the spans' only consumer).
     pub export_queue_full: u64,
-    /// The exporter failed permanently or ran out of retries (same condition as above).
+    /// The exporter failed permanently or ran out of retries, or the span was still queued
+    /// for export when the shutdown deadline passed (same condition as above).
     pub export_failed: u64,
     /// The tail sampler dropped the span's trace (see `RequestTracer::tail_sampling_stats`).
     #[serde(default)]
@@ -164,6 +177,11 @@ impl DroppedSpans {
 }
 
 /// What the export worker did (zero when no exporter is configured).
+///
+/// Every span offered to the worker is in exactly one place: refused (`dropped_queue_full`),
+/// or queued, and every queued span is exported, dropped as failed, still in the queue, or in
+/// flight: `queued = exported + dropped_failed + in_queue + in_flight`, exact whenever no
+/// batch is between two of these (e.g. while an export call is stuck, and after `shutdown`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportStats {
     /// Spans accepted into the export queue.
@@ -176,10 +194,16 @@ pub struct ExportStats {
     pub failed_batches: u64,
     /// Spans not queued because the export queue was full or the exporter had shut down.
     pub dropped_queue_full: u64,
-    /// Spans in batches given up on.
+    /// Spans in batches given up on, and spans still queued when the shutdown deadline
+    /// passed (never attempted).
     pub dropped_failed: u64,
     /// Spans waiting in the export queue now (a gauge, bounded by `max_queue_spans`).
     pub in_queue: u64,
+    /// Spans the worker has taken from the queue and not yet settled: being converted,
+    /// waiting for a free export slot, inside an `export` call, or waiting to retry (a gauge,
+    /// at most `(max_concurrent_exports + 1) × max_export_batch_size` plus one hand-over
+    /// batch). After a `shutdown` that timed out, the spans a stuck destination holds are here.
+    pub in_flight: u64,
 }
 
 /// A snapshot of a tracer's counters ([`crate::RequestTracer::stats`]).
@@ -309,7 +333,8 @@ pub(crate) fn snapshot(t: ThreadTotals, shared: &SharedCounters) -> Stats {
         failed_batches: l(&shared.export_failed_batches),
         dropped_queue_full: l(&shared.export_dropped_queue_full),
         dropped_failed: l(&shared.export_dropped_failed),
-        in_queue: l(&shared.export_in_queue),
+        in_queue: export_in_queue(l(&shared.export_in_queue)),
+        in_flight: l(&shared.export_in_flight),
     };
     s
 }

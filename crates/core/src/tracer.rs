@@ -25,9 +25,10 @@ use crate::value::{KeyValue, Value};
 
 /// Records spans of requests, on any number of threads. Cheap to clone (an `Arc`).
 ///
-/// When the last clone is dropped, the exporter (if any) is shut down: what is queued is
-/// delivered, and spans that finish afterwards on threads still using the tracer's state are
-/// counted as dropped.
+/// When the last clone is dropped, the exporter (if any) begins shutting down without the
+/// dropping thread waiting: the worker delivers what is queued within `shutdown_timeout` on its
+/// own thread, and spans that finish afterwards are counted as dropped. Call
+/// [`RequestTracer::shutdown`] before the process exits to wait for the delivery.
 ///
 /// Each thread has its own span stack: a span's parent is the innermost open span of the same
 /// thread and trace. To continue a trace on another thread or task, hand it a
@@ -66,8 +67,9 @@ struct LastHandle(Arc<TracerInner>);
 impl Drop for LastHandle {
     fn drop(&mut self) {
         self.0.mark_dead();
+        // Never waits: the dropping thread may be a traced one (see `ExportWorker`).
         if let Some(w) = &self.0.exporter {
-            let _ = w.shutdown();
+            w.begin_shutdown();
         }
     }
 }
@@ -395,8 +397,13 @@ impl RequestTracer {
         }
     }
 
-    /// Delivers everything queued, shuts the exporter down and stops its thread; waits at most
-    /// the configured `shutdown_timeout`. Later batches are counted as dropped.
+    /// Delivers everything queued (retrying transient failures while the retry fits before the
+    /// deadline), shuts the exporter down and stops its thread; waits at most the configured
+    /// `shutdown_timeout`, once: dropping the tracer afterwards does not wait again. Batches
+    /// offered after shutdown began are counted as dropped. Returns the last export failure
+    /// since the previous flush, or the exporter's own flush or shutdown failure (a panic
+    /// included); on timeout, a transient error, with the spans not yet settled still counted
+    /// in [`crate::ExportStats::in_queue`] and [`crate::ExportStats::in_flight`].
     pub fn shutdown(&self) -> Result<(), ExportError> {
         match &self.inner.exporter {
             Some(w) => w.shutdown(),

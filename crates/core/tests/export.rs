@@ -210,3 +210,210 @@ fn a_stalled_destination_never_blocks_tracing_and_shutdown_returns() {
     let r = tracer.shutdown();
     assert!(r.is_err(), "shutdown must give up after its timeout");
 }
+
+/// Long enough that only a deadlock reaches it.
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    /// `export` calls running now, and the most ever at once.
+    in_flight: u32,
+    max_in_flight: u32,
+    calls: u32,
+    spans: u64,
+    /// Fail this many more calls transiently.
+    fail: u32,
+    flushes: u32,
+    shutdowns: u32,
+    clones: u32,
+}
+
+/// An exporter whose calls wait at a gate: it opens when `open_at` calls are inside `export`
+/// at once (or when the test opens it), so a test can see exactly how many run concurrently.
+/// Clones share the state (they are handles on one destination).
+#[derive(Clone)]
+struct Gate {
+    state: Arc<(Mutex<GateState>, std::sync::Condvar)>,
+    open_at: u32,
+    cloneable: bool,
+}
+
+impl Gate {
+    fn new(open_at: u32, cloneable: bool) -> Self {
+        Gate {
+            state: Arc::default(),
+            open_at,
+            cloneable,
+        }
+    }
+
+    fn get<R>(&self, f: impl FnOnce(&mut GateState) -> R) -> R {
+        f(&mut self.state.0.lock().unwrap())
+    }
+
+    fn open(&self) {
+        self.get(|s| s.open = true);
+        self.state.1.notify_all();
+    }
+
+    /// Waits (watchdog-bounded) until an `export` call is waiting at the gate.
+    fn wait_for_a_call(&self) {
+        let (m, cv) = &*self.state;
+        let mut s = m.lock().unwrap();
+        while s.in_flight == 0 {
+            let (next, timeout) = cv.wait_timeout(s, WATCHDOG).unwrap();
+            s = next;
+            assert!(!timeout.timed_out(), "deadlock? no export call");
+        }
+    }
+}
+
+impl SpanExporter for Gate {
+    fn export(&mut self, batch: &[SpanData], _: &Resource) -> Result<(), ExportError> {
+        let (m, cv) = &*self.state;
+        let mut s = m.lock().unwrap();
+        s.calls += 1;
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        if s.in_flight >= self.open_at {
+            s.open = true;
+        }
+        cv.notify_all();
+        while !s.open {
+            let (next, timeout) = cv.wait_timeout(s, WATCHDOG).unwrap();
+            s = next;
+            assert!(!timeout.timed_out(), "deadlock? the gate never opened");
+        }
+        s.in_flight -= 1;
+        if s.fail > 0 {
+            s.fail -= 1;
+            return Err(ExportError::Transient {
+                message: "503".into(),
+                retry_after_ms: Some(1),
+            });
+        }
+        s.spans += batch.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ExportError> {
+        self.get(|s| s.flushes += 1);
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.get(|s| s.shutdowns += 1);
+        Ok(())
+    }
+
+    fn try_clone(&self) -> Option<Box<dyn SpanExporter>> {
+        self.get(|s| s.clones += 1);
+        self.cloneable
+            .then(|| Box::new(self.clone()) as Box<dyn SpanExporter>)
+    }
+}
+
+/// `traces` traces of `spans` spans each on the calling thread.
+fn record(tracer: &RequestTracer, traces: u64, spans: u64) {
+    for _ in 0..traces {
+        tracer.start_trace();
+        for _ in 0..spans {
+            let _s = tracer.start_span("s");
+        }
+        tracer.end_trace();
+    }
+}
+
+#[test]
+fn a_burst_of_one_span_batches_fits_the_queue_in_spans() {
+    // Issue 10: 2,000 requests handing over one span per batch (18,000 spans) while the
+    // exporter is busy, with the default BatchConfig. The queue is bounded in spans
+    // (65,536), so nothing is dropped; bounded in batches (65,536 / 8) it dropped about half.
+    let gate = Gate::new(u32::MAX, false);
+    let tracer = RequestTracer::builder("svc")
+        .exporter(gate.clone(), BatchConfig::default())
+        .limits(Limits {
+            batch_size: 1,
+            ..Limits::default()
+        })
+        .build();
+    record(&tracer, 1, 1);
+    let flusher = {
+        let t = tracer.clone();
+        std::thread::spawn(move || t.force_flush(WATCHDOG))
+    };
+    gate.wait_for_a_call(); // the worker is busy with that first span
+    record(&tracer, 2_000, 9);
+    let s = tracer.stats();
+    assert_eq!(s.export.dropped_queue_full, 0, "{s:?}");
+    assert_eq!(s.dropped.total(), 0, "{s:?}");
+    assert_eq!(
+        (s.export.queued, s.export.in_queue, s.export.in_flight),
+        (18_001, 18_000, 1),
+        "{s:?}"
+    );
+    gate.open();
+    flusher.join().unwrap().unwrap();
+    tracer.force_flush(WATCHDOG).unwrap();
+    let s = tracer.stats();
+    assert_eq!(s.export.exported, 18_001, "{s:?}");
+    assert_eq!(gate.get(|g| g.spans), 18_001);
+    assert_eq!((s.export.in_queue, s.export.in_flight), (0, 0));
+    assert_eq!(s.spans_delivered, 18_001);
+    assert_eq!(s.dropped.total(), 0);
+}
+
+fn concurrent_config(n: usize) -> BatchConfig {
+    BatchConfig {
+        max_export_batch_size: 10,
+        max_concurrent_exports: n,
+        ..fast_config()
+    }
+}
+
+#[test]
+fn exports_run_concurrently_up_to_max_concurrent_exports() {
+    // The gate holds every call until 3 are inside `export` at once, so reaching 3 is
+    // certain; a 4th concurrent call would show in `max_in_flight`. Five calls fail once
+    // transiently and are retried.
+    let gate = Gate::new(3, true);
+    gate.get(|g| g.fail = 5);
+    let tracer = RequestTracer::builder("svc")
+        .exporter(gate.clone(), concurrent_config(3))
+        .build();
+    record(&tracer, 30, 10);
+    tracer.force_flush(WATCHDOG).unwrap();
+    let s = tracer.stats();
+    let g = gate.get(std::mem::take);
+    assert_eq!(g.max_in_flight, 3);
+    assert_eq!(g.clones, 2, "two more handles for three exports at once");
+    assert_eq!((g.spans, g.calls), (300, 35));
+    assert_eq!(s.export.retries, 5, "{s:?}");
+    assert_eq!(s.export.exported, 300);
+    assert_eq!((s.export.failed_batches, s.export.dropped_failed), (0, 0));
+    assert_eq!((s.export.in_queue, s.export.in_flight), (0, 0));
+    assert_eq!(g.flushes, 3, "every handle is flushed");
+    tracer.shutdown().unwrap();
+    let g = gate.get(std::mem::take);
+    assert_eq!(
+        (g.flushes, g.shutdowns),
+        (3, 3),
+        "every handle is shut down"
+    );
+    assert_eq!(tracer.stats().spans_delivered, 300);
+}
+
+#[test]
+fn an_exporter_that_cannot_clone_exports_one_batch_at_a_time() {
+    let gate = Gate::new(1, false);
+    let tracer = RequestTracer::builder("svc")
+        .exporter(gate.clone(), concurrent_config(3))
+        .build();
+    record(&tracer, 30, 10);
+    tracer.shutdown().unwrap();
+    let g = gate.get(std::mem::take);
+    assert_eq!((g.max_in_flight, g.clones), (1, 1));
+    assert_eq!((g.spans, g.calls, g.shutdowns), (300, 30, 1));
+    assert_eq!(tracer.stats().export.exported, 300);
+}

@@ -680,6 +680,12 @@ impl SpanExporter for OtlpExporter {
     fn export(&mut self, batch: &[SpanData], resource: &Resource) -> Result<(), ExportError> {
         self.send(batch, resource).map_err(ExportError::from)
     }
+
+    /// A clone sharing the connection pool and the statistics, so the tracer's worker can
+    /// run `BatchConfig::max_concurrent_exports` requests at once.
+    fn try_clone(&self) -> Option<Box<dyn SpanExporter>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 /// `"{endpoint} answered {status}: {start of body}"`, printable.

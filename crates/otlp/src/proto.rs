@@ -66,10 +66,10 @@ fn span(s: &SpanData) -> Span {
             },
         ));
     }
-    if let Some(name) = s.thread_name.as_deref() {
-        if !has_key(&s.attributes, "thread.name") {
-            attributes.push(kv("thread.name", string(name)));
-        }
+    if let Some(name) = s.thread_name.as_deref()
+        && !has_key(&s.attributes, "thread.name")
+    {
+        attributes.push(kv("thread.name", string(name)));
     }
     attributes.extend(last_wins(&s.attributes).map(|a| kv(&a.key, any(&a.value))));
     if s.unfinished && !has_key(&s.attributes, "reqtrace.unfinished") {
