@@ -114,7 +114,7 @@ fn encode(c: &mut Criterion) {
     g.bench_function("otlp", |b| {
         b.iter(|| {
             buf.clear();
-            write_otlp(&mut buf, black_box(&traces), Style::Compact).unwrap();
+            write_otlp(&mut buf, black_box(&traces), &resource, Style::Compact).unwrap();
             black_box(buf.len())
         })
     });
