@@ -66,14 +66,17 @@
 //! TLS in a local collector or sidecar).
 //!
 //! ## Features
-//! - `proto`: OTLP protobuf bodies ([`Protocol::HttpProtobuf`]), via `opentelemetry-proto`
-//!   and `prost`.
+//! - `proto`: OTLP protobuf bodies ([`Protocol::HttpProtobuf`]), written by reqtrace's own
+//!   encoder from the same mapping as OTLP/JSON ([`reqtrace_export_json::otlp_mapping`]); it
+//!   adds no dependency.
 
 mod config;
 mod exporter;
 mod http;
 #[cfg(feature = "proto")]
 mod proto;
+#[cfg(feature = "proto")]
+mod proto_wire;
 mod stats;
 
 use std::borrow::Cow;
@@ -85,6 +88,8 @@ pub use config::{
     parse_key_value_list,
 };
 pub use exporter::{DEFAULT_TIMEOUT, OtlpConfig, OtlpExporter, OtlpExporterBuilder};
+#[cfg(feature = "proto")]
+pub use proto::encode_protobuf_batch;
 pub use stats::{OtlpStats, OtlpStatsSnapshot};
 
 /// The service name when none is configured (as in the OpenTelemetry SDKs).
