@@ -55,8 +55,6 @@
 //!   Each key is written once, with the value it was last set to;
 //! - **event attributes**: each key once, the last wins.
 
-use std::convert::Infallible;
-
 use reqtrace_core::{
     Event, KeyValue, Resource, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceId, Value,
 };
@@ -273,16 +271,6 @@ impl<'a> OtlpSpan<'a> {
             f("reqtrace.unfinished", AnyValue::Bool(true))?;
         }
         Ok(())
-    }
-
-    /// The span's attributes, in the order to write them (see the module docs).
-    pub fn attributes(&self) -> Vec<Attribute<'a>> {
-        let mut out = Vec::with_capacity(self.data.attributes.len() + 2);
-        let _ = self.try_for_each_attribute(|k, v| {
-            out.push((k, v));
-            Ok::<(), Infallible>(())
-        });
-        out
     }
 }
 
