@@ -211,6 +211,19 @@ impl<W: Write> JsonWriter<W> {
         Ok(())
     }
 
+    /// An object member's key that is a format's field name: written as is, without the
+    /// escaping scan (field names are plain ASCII that needs none).
+    pub(crate) fn field(&mut self, name: &'static str) -> io::Result<()> {
+        debug_assert!(name.bytes().all(|b| ESCAPE[b as usize] == 0), "{name}");
+        self.before_item()?;
+        self.out.write_all(b"\"")?;
+        self.out.write_all(name.as_bytes())?;
+        self.out
+            .write_all(if self.pretty { b"\": " } else { b"\":" })?;
+        self.after_key = true;
+        Ok(())
+    }
+
     /// A string value.
     pub(crate) fn string(&mut self, s: &str) -> io::Result<()> {
         self.before_item()?;

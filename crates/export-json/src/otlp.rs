@@ -74,7 +74,7 @@ fn request<W: Write>(
     map: impl FnOnce(&mut JsonWriter<W>) -> io::Result<()>,
 ) -> io::Result<()> {
     w.begin_object()?;
-    w.key("resourceSpans")?;
+    w.field("resourceSpans")?;
     w.begin_array()?;
     map(w)?;
     w.end_array()?;
@@ -88,26 +88,26 @@ impl<W: Write> OtlpSerializer for JsonWriter<W> {
     fn begin_resource_spans(&mut self, resource: &OtlpResource<'_>) -> io::Result<()> {
         let w = self;
         w.begin_object()?;
-        w.key("resource")?;
+        w.field("resource")?;
         w.begin_object()?;
-        w.key("attributes")?;
+        w.field("attributes")?;
         w.begin_array()?;
         for (k, v) in resource.attributes() {
             key_value(w, k, v)?;
         }
         w.end_array()?;
         w.end_object()?;
-        w.key("scopeSpans")?;
+        w.field("scopeSpans")?;
         w.begin_array()?;
         w.begin_object()?;
-        w.key("scope")?;
+        w.field("scope")?;
         w.begin_object()?;
-        w.key("name")?;
+        w.field("name")?;
         w.string(SCOPE_NAME)?;
-        w.key("version")?;
+        w.field("version")?;
         w.string(SCOPE_VERSION)?;
         w.end_object()?;
-        w.key("spans")?;
+        w.field("spans")?;
         w.begin_array()
     }
 
@@ -126,9 +126,9 @@ impl<W: Write> OtlpSerializer for JsonWriter<W> {
 
 fn key_value<W: Write>(w: &mut JsonWriter<W>, key: &str, v: AnyValue<'_>) -> io::Result<()> {
     w.begin_object()?;
-    w.key("key")?;
+    w.field("key")?;
     w.string(key)?;
-    w.key("value")?;
+    w.field("value")?;
     any_value(w, v)?;
     w.end_object()
 }
@@ -138,15 +138,15 @@ fn any_value<W: Write>(w: &mut JsonWriter<W>, v: AnyValue<'_>) -> io::Result<()>
     w.begin_object()?;
     match v {
         AnyValue::Bool(b) => {
-            w.key("boolValue")?;
+            w.field("boolValue")?;
             w.bool(b)?;
         }
         AnyValue::Int(i) => {
-            w.key("intValue")?;
+            w.field("intValue")?;
             w.i64_string(i)?;
         }
         AnyValue::Double(f) => {
-            w.key("doubleValue")?;
+            w.field("doubleValue")?;
             if f.is_finite() {
                 w.f64(f)?;
             } else if f.is_nan() {
@@ -158,13 +158,13 @@ fn any_value<W: Write>(w: &mut JsonWriter<W>, v: AnyValue<'_>) -> io::Result<()>
             }
         }
         AnyValue::String(s) => {
-            w.key("stringValue")?;
+            w.field("stringValue")?;
             w.string(s)?;
         }
         AnyValue::Array(items) => {
-            w.key("arrayValue")?;
+            w.field("arrayValue")?;
             w.begin_object()?;
-            w.key("values")?;
+            w.field("values")?;
             w.begin_array()?;
             for item in items {
                 any_value(w, AnyValue::from(item))?;
@@ -178,45 +178,45 @@ fn any_value<W: Write>(w: &mut JsonWriter<W>, v: AnyValue<'_>) -> io::Result<()>
 
 fn span_object<W: Write>(w: &mut JsonWriter<W>, s: &OtlpSpan<'_>) -> io::Result<()> {
     w.begin_object()?;
-    w.key("traceId")?;
+    w.field("traceId")?;
     w.trace_id(s.trace_id)?;
-    w.key("spanId")?;
+    w.field("spanId")?;
     w.span_id(s.span_id)?;
     if let Some(ts) = s.trace_state {
-        w.key("traceState")?;
+        w.field("traceState")?;
         w.string(ts)?;
     }
     if let Some(parent) = s.parent_span_id {
-        w.key("parentSpanId")?;
+        w.field("parentSpanId")?;
         w.span_id(parent)?;
     }
-    w.key("flags")?;
+    w.field("flags")?;
     w.u64(u64::from(s.flags))?;
-    w.key("name")?;
+    w.field("name")?;
     w.string(s.name)?;
-    w.key("kind")?;
+    w.field("kind")?;
     w.i64(i64::from(s.kind))?;
-    w.key("startTimeUnixNano")?;
+    w.field("startTimeUnixNano")?;
     w.u64_string(s.start_time_unix_nano)?;
-    w.key("endTimeUnixNano")?;
+    w.field("endTimeUnixNano")?;
     w.u64_string(s.end_time_unix_nano)?;
 
-    w.key("attributes")?;
+    w.field("attributes")?;
     w.begin_array()?;
     s.try_for_each_attribute(|k, v| key_value(w, k, v))?;
     w.end_array()?;
-    w.key("droppedAttributesCount")?;
+    w.field("droppedAttributesCount")?;
     w.u64(u64::from(s.dropped_attributes_count))?;
 
-    w.key("events")?;
+    w.field("events")?;
     w.begin_array()?;
     for e in s.events {
         w.begin_object()?;
-        w.key("timeUnixNano")?;
+        w.field("timeUnixNano")?;
         w.u64_string(e.time_unix_nanos)?;
-        w.key("name")?;
+        w.field("name")?;
         w.string(&e.name)?;
-        w.key("attributes")?;
+        w.field("attributes")?;
         w.begin_array()?;
         for (k, v) in otlp_mapping::event_attributes(e) {
             key_value(w, k, v)?;
@@ -225,19 +225,19 @@ fn span_object<W: Write>(w: &mut JsonWriter<W>, s: &OtlpSpan<'_>) -> io::Result<
         w.end_object()?;
     }
     w.end_array()?;
-    w.key("droppedEventsCount")?;
+    w.field("droppedEventsCount")?;
     w.u64(u64::from(s.dropped_events_count))?;
-    w.key("links")?;
+    w.field("links")?;
     w.begin_array()?;
     w.end_array()?;
 
-    w.key("status")?;
+    w.field("status")?;
     w.begin_object()?;
     if let Some(msg) = s.status_message {
-        w.key("message")?;
+        w.field("message")?;
         w.string(msg)?;
     }
-    w.key("code")?;
+    w.field("code")?;
     w.i64(i64::from(s.status_code))?;
     w.end_object()?;
     w.end_object()
