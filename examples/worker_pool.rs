@@ -352,7 +352,7 @@ fn main() {
         eprintln!("cannot create {}: {e}", opts.out.display());
         std::process::exit(1);
     }
-    match reqtrace_export_json::write_all_formats(&opts.out, &traces) {
+    match reqtrace_export_json::write_all_formats(&opts.out, &traces, tracer.resource()) {
         Ok(paths) => {
             println!("wrote {}", paths.native.display());
             println!("wrote {}", paths.otlp.display());

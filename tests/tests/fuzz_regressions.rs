@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use reqtrace_core::Resource;
 use reqtrace_export_json::{
     Style, read_native, read_native_lines, read_native_trace, write_chrome, write_native,
     write_native_batch, write_otlp, write_otlp_batch,
@@ -33,7 +34,7 @@ fn check(data: &[u8]) -> usize {
         write_native(&mut native2, &again, Style::Compact).unwrap();
         assert_eq!(native, native2, "native output is not stable");
         let mut otlp = Vec::new();
-        write_otlp(&mut otlp, &traces, Style::Compact).unwrap();
+        write_otlp(&mut otlp, &traces, &Resource::new("fuzz"), Style::Compact).unwrap();
         valid_json(&otlp, "write_otlp");
         let mut chrome = Vec::new();
         write_chrome(&mut chrome, &traces, Style::Compact).unwrap();

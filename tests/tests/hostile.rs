@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqtrace_core::{
-    BatchConfig, KeyValue, Limits, RequestTracer, SpanData, Trace, TraceFlags, TraceId, Value,
+    BatchConfig, KeyValue, Limits, RequestTracer, Resource, SpanData, Trace, TraceFlags, TraceId,
+    Value,
 };
 use reqtrace_export_json::{
     JsonLinesExporter, LineFormat, Style, read_native, read_native_lines, write_chrome,
@@ -338,7 +339,13 @@ fn lossily_decoded_text_is_recorded_and_encoded_faithfully() {
     assert_eq!(read_native(&native[..]).unwrap(), traces);
     // OTLP and Chrome: valid JSON carrying the same text.
     let mut otlp = Vec::new();
-    write_otlp(&mut otlp, &traces, Style::Compact).unwrap();
+    write_otlp(
+        &mut otlp,
+        &traces,
+        &Resource::new("hostile"),
+        Style::Compact,
+    )
+    .unwrap();
     let otlp: Json = serde_json::from_slice(&otlp).unwrap();
     let attrs = &otlp["resourceSpans"][0]["scopeSpans"][0]["spans"]
         .as_array()
@@ -515,7 +522,13 @@ fn non_finite_floats_in_native_json_and_core_serde() {
 fn non_finite_floats_in_otlp_json() {
     let (_t, trace) = non_finite_trace();
     let mut otlp = Vec::new();
-    write_otlp(&mut otlp, &[trace], Style::Compact).unwrap();
+    write_otlp(
+        &mut otlp,
+        &[trace],
+        &Resource::new("hostile"),
+        Style::Compact,
+    )
+    .unwrap();
     let doc: Json = serde_json::from_slice(&otlp).expect("valid JSON");
     let attrs: HashMap<String, Json> =
         doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
@@ -704,7 +717,7 @@ fn extreme_hand_built_span_data_still_encodes_as_valid_json() {
         }),
         ("otlp", {
             let mut v = Vec::new();
-            write_otlp(&mut v, &traces, Style::Compact).unwrap();
+            write_otlp(&mut v, &traces, &Resource::new("hostile"), Style::Compact).unwrap();
             v
         }),
         ("chrome", {

@@ -42,7 +42,8 @@ use std::io::{self, Write};
 
 use reqtrace_core::{KeyValue, SpanId, SpanKind, StatusCode, Trace, Value};
 
-use crate::json_writer::{JsonWriter, Style, last_wins};
+use crate::json_writer::{JsonWriter, Style};
+use crate::last_wins::last_wins;
 use crate::native::kind_name;
 
 /// The page; the data goes where [`DATA_MARKER`] is.

@@ -2,7 +2,9 @@
 //! streams spans to JSON-lines files.
 //!
 //! ```
-//! use reqtrace_core::{KeyValue, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceFlags, TraceId};
+//! use reqtrace_core::{
+//!     KeyValue, Resource, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceFlags, TraceId,
+//! };
 //! use reqtrace_export_json::{
 //!     Style, read_native, write_chrome, write_html, write_native, write_otlp,
 //! };
@@ -49,7 +51,7 @@
 //!
 //! // OTLP/JSON: an ExportTraceServiceRequest.
 //! let mut otlp = Vec::new();
-//! write_otlp(&mut otlp, &traces, Style::Compact)?;
+//! write_otlp(&mut otlp, &traces, &Resource::new("api"), Style::Compact)?;
 //! let request: serde_json::Value = serde_json::from_slice(&otlp)?;
 //! let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
 //! assert_eq!(span["spanId"], "00f067aa0ba902b7");
@@ -79,6 +81,9 @@
 //!
 //! [`write_all_formats`] writes the four files of a set of traces at once.
 //!
+//! The OTLP mapping (which value each OTLP field holds) is defined once, in [`otlp_mapping`];
+//! the OTLP/JSON writers here and `reqtrace-otlp`'s protobuf bodies are serializers of it.
+//!
 //! Every writer streams to an [`std::io::Write`]: no document tree is built, and
 //! strings are escaped as they are written (see each module for the exact mapping).
 
@@ -86,14 +91,16 @@ mod chrome;
 mod exporter;
 mod html;
 mod json_writer;
+mod last_wins;
 mod native;
 mod otlp;
+pub mod otlp_mapping;
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use reqtrace_core::Trace;
+use reqtrace_core::{Resource, Trace};
 
 pub use chrome::write_chrome;
 pub use exporter::{JsonLinesExporter, JsonLinesExporterBuilder, LineFormat};
@@ -103,7 +110,8 @@ pub use native::{
     NativeBatch, ReadError, read_native, read_native_lines, read_native_trace, write_native,
     write_native_batch, write_native_trace,
 };
-pub use otlp::{SCOPE_NAME, write_otlp, write_otlp_batch};
+pub use otlp::{write_otlp, write_otlp_batch};
+pub use otlp_mapping::SCOPE_NAME;
 
 /// Where [`write_all_formats`] put each file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,17 +130,25 @@ pub struct ExportPaths {
 /// `traces.otlp.json` and `traces.chrome.json` (compact) and `traces.html` (the viewer), and
 /// returns the four paths.
 ///
+/// `resource` (the tracer's [`resource`](reqtrace_core::RequestTracer::resource)) is the OTLP
+/// file's resource, as in [`write_otlp`]: the file carries what an OTLP exporter would send.
+///
 /// Each file is written to a temporary name in `dir` and then renamed, so a reader never sees
 /// a half-written file.
 ///
 /// ```
 /// let dir = std::env::temp_dir().join(format!("reqtrace-doc-{}", std::process::id()));
-/// let paths = reqtrace_export_json::write_all_formats(&dir, &[])?;
+/// let resource = reqtrace_core::Resource::new("api");
+/// let paths = reqtrace_export_json::write_all_formats(&dir, &[], &resource)?;
 /// assert_eq!(std::fs::read_to_string(&paths.native)?.trim(), "[]");
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn write_all_formats(dir: impl AsRef<Path>, traces: &[Trace]) -> io::Result<ExportPaths> {
+pub fn write_all_formats(
+    dir: impl AsRef<Path>,
+    traces: &[Trace],
+    resource: &Resource,
+) -> io::Result<ExportPaths> {
     let dir = dir.as_ref();
     fs::create_dir_all(dir)?;
     let paths = ExportPaths {
@@ -142,7 +158,9 @@ pub fn write_all_formats(dir: impl AsRef<Path>, traces: &[Trace]) -> io::Result<
         html: dir.join("traces.html"),
     };
     write_atomically(&paths.native, |w| write_native(w, traces, Style::Pretty))?;
-    write_atomically(&paths.otlp, |w| write_otlp(w, traces, Style::Compact))?;
+    write_atomically(&paths.otlp, |w| {
+        write_otlp(w, traces, resource, Style::Compact)
+    })?;
     write_atomically(&paths.chrome, |w| write_chrome(w, traces, Style::Compact))?;
     write_atomically(&paths.html, |w| write_html(w, traces))?;
     Ok(paths)

@@ -15,73 +15,34 @@
 //!               "links":[],"status":{"code":2,"message":"timeout"}}]}]}]}
 //! ```
 //!
-//! Mapping from reqtrace's model:
-//! - one `resourceSpans` per service, with `service.name` and the `telemetry.sdk.*` attributes;
-//!   one `scopeSpans` with scope `reqtrace` and this crate's version;
-//! - span kinds: internal 1, server 2, client 3, producer 4, consumer 5; status: unset 0,
-//!   ok 1, error 2, with [`reqtrace_core::SpanData::error`] as `status.message`;
-//! - from a [`Trace`]: `traceState` from the trace, `flags` = the W3C trace flags plus the
-//!   "parent is remote" bits (`0x100`, and `0x200` for the child of the remote parent); the
-//!   trace's attributes go on its root spans (a span's own attribute of the same key wins);
-//! - the span's thread as the semantic-convention attributes `thread.id` and `thread.name`
-//!   (unless the span set them), and `reqtrace.unfinished: true` for a span still open when its
-//!   trace ended;
-//! - an attribute key set twice on one span is written once, with its last value; an end
-//!   before the start (impossible from core) is written as the start.
-//!
-//! A streamed batch of [`SpanData`] takes `flags` (and "parent is remote") from each span;
-//! it carries no trace state, so [`write_otlp_batch`] writes no `traceState`.
+//! What each field holds is [`crate::otlp_mapping`]'s (shared with `reqtrace-otlp`'s protobuf
+//! bodies); this module only writes it as JSON.
 
 use std::io::{self, Write};
 
-use reqtrace_core::{KeyValue, Resource, SpanData, SpanId, SpanKind, StatusCode, Trace, Value};
+use reqtrace_core::{Resource, SpanData, Trace};
 
-use crate::json_writer::{JsonWriter, Style, last_wins};
-
-/// The instrumentation scope name written in every request.
-pub const SCOPE_NAME: &str = "reqtrace";
-
-/// What a span's trace adds to it (nothing, for a streamed batch).
-#[derive(Clone, Copy, Default)]
-struct TraceContext<'a> {
-    flags: Option<u8>,
-    trace_state: Option<&'a str>,
-    remote_parent: Option<SpanId>,
-    root_attributes: &'a [KeyValue],
-}
+use crate::json_writer::{JsonWriter, Style};
+use crate::otlp_mapping::{
+    self, AnyValue, OtlpResource, OtlpSerializer, OtlpSpan, SCOPE_NAME, SCOPE_VERSION,
+};
 
 /// Writes `traces` as one OTLP/JSON `ExportTraceServiceRequest`.
 ///
+/// `resource` describes the process that recorded them (pass the tracer's
+/// [`resource`](reqtrace_core::RequestTracer::resource), so the file carries the same resource as
+/// what an exporter sends): its attributes go on the resource of its service's traces; traces
+/// of another service get a resource with only their `service.name`.
+///
 /// The output is buffered internally; `out` sees a few large writes.
-pub fn write_otlp<W: Write>(out: W, traces: &[Trace], style: Style) -> io::Result<()> {
+pub fn write_otlp<W: Write>(
+    out: W,
+    traces: &[Trace],
+    resource: &Resource,
+    style: Style,
+) -> io::Result<()> {
     let mut w = JsonWriter::new(io::BufWriter::with_capacity(64 * 1024, out), style);
-    w.begin_object()?;
-    w.key("resourceSpans")?;
-    w.begin_array()?;
-    // One resourceSpans per service, in order of first appearance.
-    let mut services: Vec<&str> = Vec::new();
-    for t in traces {
-        if !services.contains(&&*t.service_name) {
-            services.push(&t.service_name);
-        }
-    }
-    for service in services {
-        resource_spans_start(&mut w, service, &[])?;
-        for t in traces.iter().filter(|t| t.service_name == service) {
-            let ctx = TraceContext {
-                flags: Some(t.trace_flags.known().to_u8()),
-                trace_state: t.trace_state.as_deref().filter(|s| !s.is_empty()),
-                remote_parent: t.remote_parent_id,
-                root_attributes: &t.attributes,
-            };
-            for span in &t.spans {
-                span_object(&mut w, span, &ctx)?;
-            }
-        }
-        resource_spans_end(&mut w)?;
-    }
-    w.end_array()?;
-    w.end_object()?;
+    request(&mut w, |s| otlp_mapping::map_traces(s, traces, resource))?;
     if style == Style::Pretty {
         w.raw(b"\n")?;
     }
@@ -104,137 +65,109 @@ pub(crate) fn otlp_batch<W: Write>(
     spans: &[SpanData],
     resource: &Resource,
 ) -> io::Result<()> {
+    request(w, |s| otlp_mapping::map_batch(s, spans, resource))
+}
+
+/// `{"resourceSpans":[` what `map` writes `]}`.
+fn request<W: Write>(
+    w: &mut JsonWriter<W>,
+    map: impl FnOnce(&mut JsonWriter<W>) -> io::Result<()>,
+) -> io::Result<()> {
     w.begin_object()?;
-    w.key("resourceSpans")?;
+    w.field("resourceSpans")?;
     w.begin_array()?;
-    resource_spans_start(w, &resource.service_name, &resource.attributes)?;
-    let ctx = TraceContext::default();
-    for span in spans {
-        span_object(w, span, &ctx)?;
-    }
-    resource_spans_end(w)?;
+    map(w)?;
     w.end_array()?;
     w.end_object()
 }
 
-fn has_key(attrs: &[KeyValue], key: &str) -> bool {
-    attrs.iter().any(|kv| kv.key == key)
-}
+impl<W: Write> OtlpSerializer for JsonWriter<W> {
+    type Error = io::Error;
 
-/// Opens `{"resource": {...}, "scopeSpans": [{"scope": {...}, "spans": [` .
-fn resource_spans_start<W: Write>(
-    w: &mut JsonWriter<W>,
-    service: &str,
-    extra: &[KeyValue],
-) -> io::Result<()> {
-    w.begin_object()?;
-    w.key("resource")?;
-    w.begin_object()?;
-    w.key("attributes")?;
-    w.begin_array()?;
-    key_value(w, "service.name", &AnyRef::Str(service))?;
-    let sdk = [
-        ("telemetry.sdk.name", SCOPE_NAME),
-        ("telemetry.sdk.language", "rust"),
-        ("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
-    ];
-    for (k, v) in sdk {
-        if !has_key(extra, k) {
-            key_value(w, k, &AnyRef::Str(v))?;
+    /// Opens `{"resource": {...}, "scopeSpans": [{"scope": {...}, "spans": [`.
+    fn begin_resource_spans(&mut self, resource: &OtlpResource<'_>) -> io::Result<()> {
+        let w = self;
+        w.begin_object()?;
+        w.field("resource")?;
+        w.begin_object()?;
+        w.field("attributes")?;
+        w.begin_array()?;
+        for (k, v) in resource.attributes() {
+            key_value(w, k, v)?;
         }
+        w.end_array()?;
+        w.end_object()?;
+        w.field("scopeSpans")?;
+        w.begin_array()?;
+        w.begin_object()?;
+        w.field("scope")?;
+        w.begin_object()?;
+        w.field("name")?;
+        w.string(SCOPE_NAME)?;
+        w.field("version")?;
+        w.string(SCOPE_VERSION)?;
+        w.end_object()?;
+        w.field("spans")?;
+        w.begin_array()
     }
-    for kv in last_wins(extra).filter(|kv| kv.key != "service.name") {
-        key_value(w, &kv.key, &AnyRef::Value(&kv.value))?;
+
+    fn span(&mut self, s: &OtlpSpan<'_>) -> io::Result<()> {
+        span_object(self, s)
     }
-    w.end_array()?;
-    w.end_object()?;
-    w.key("scopeSpans")?;
-    w.begin_array()?;
-    w.begin_object()?;
-    w.key("scope")?;
-    w.begin_object()?;
-    w.key("name")?;
-    w.string(SCOPE_NAME)?;
-    w.key("version")?;
-    w.string(env!("CARGO_PKG_VERSION"))?;
-    w.end_object()?;
-    w.key("spans")?;
-    w.begin_array()
+
+    /// Closes what `begin_resource_spans` opened.
+    fn end_resource_spans(&mut self) -> io::Result<()> {
+        self.end_array()?; // spans
+        self.end_object()?; // scopeSpans[0]
+        self.end_array()?; // scopeSpans
+        self.end_object() // resourceSpans[i]
+    }
 }
 
-/// Closes what [`resource_spans_start`] opened.
-fn resource_spans_end<W: Write>(w: &mut JsonWriter<W>) -> io::Result<()> {
-    w.end_array()?; // spans
-    w.end_object()?; // scopeSpans[0]
-    w.end_array()?; // scopeSpans
-    w.end_object() // resourceSpans[i]
-}
-
-/// An attribute value to write: one of reqtrace's, or a borrowed string or integer.
-enum AnyRef<'a> {
-    Value(&'a Value),
-    Str(&'a str),
-    Int(i64),
-}
-
-fn key_value<W: Write>(w: &mut JsonWriter<W>, key: &str, v: &AnyRef<'_>) -> io::Result<()> {
+fn key_value<W: Write>(w: &mut JsonWriter<W>, key: &str, v: AnyValue<'_>) -> io::Result<()> {
     w.begin_object()?;
-    w.key("key")?;
+    w.field("key")?;
     w.string(key)?;
-    w.key("value")?;
-    match v {
-        AnyRef::Value(v) => any_value(w, v)?,
-        AnyRef::Str(s) => {
-            w.begin_object()?;
-            w.key("stringValue")?;
-            w.string(s)?;
-            w.end_object()?;
-        }
-        AnyRef::Int(i) => {
-            w.begin_object()?;
-            w.key("intValue")?;
-            w.i64_string(*i)?;
-            w.end_object()?;
-        }
-    }
+    w.field("value")?;
+    any_value(w, v)?;
     w.end_object()
 }
 
 /// An `AnyValue`.
-fn any_value<W: Write>(w: &mut JsonWriter<W>, v: &Value) -> io::Result<()> {
+fn any_value<W: Write>(w: &mut JsonWriter<W>, v: AnyValue<'_>) -> io::Result<()> {
     w.begin_object()?;
     match v {
-        Value::Bool(b) => {
-            w.key("boolValue")?;
-            w.bool(*b)?;
+        AnyValue::Bool(b) => {
+            w.field("boolValue")?;
+            w.bool(b)?;
         }
-        Value::I64(i) => {
-            w.key("intValue")?;
-            w.i64_string(*i)?;
+        AnyValue::Int(i) => {
+            w.field("intValue")?;
+            w.i64_string(i)?;
         }
-        Value::F64(f) => {
-            w.key("doubleValue")?;
+        AnyValue::Double(f) => {
+            w.field("doubleValue")?;
             if f.is_finite() {
-                w.f64(*f)?;
+                w.f64(f)?;
             } else if f.is_nan() {
                 w.string("NaN")?;
-            } else if *f > 0.0 {
+            } else if f > 0.0 {
                 w.string("Infinity")?;
             } else {
                 w.string("-Infinity")?;
             }
         }
-        Value::String(s) => {
-            w.key("stringValue")?;
+        AnyValue::String(s) => {
+            w.field("stringValue")?;
             w.string(s)?;
         }
-        Value::Array(items) => {
-            w.key("arrayValue")?;
+        AnyValue::Array(items) => {
+            w.field("arrayValue")?;
             w.begin_object()?;
-            w.key("values")?;
+            w.field("values")?;
             w.begin_array()?;
             for item in items {
-                any_value(w, item)?;
+                any_value(w, AnyValue::from(item))?;
             }
             w.end_array()?;
             w.end_object()?;
@@ -243,125 +176,69 @@ fn any_value<W: Write>(w: &mut JsonWriter<W>, v: &Value) -> io::Result<()> {
     w.end_object()
 }
 
-fn kind_number(kind: SpanKind) -> u64 {
-    match kind {
-        SpanKind::Internal => 1,
-        SpanKind::Server => 2,
-        SpanKind::Client => 3,
-        SpanKind::Producer => 4,
-        SpanKind::Consumer => 5,
-    }
-}
-
-fn status_number(status: StatusCode) -> u64 {
-    match status {
-        StatusCode::Unset => 0,
-        StatusCode::Ok => 1,
-        StatusCode::Error => 2,
-    }
-}
-
-/// `SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK`
-const HAS_IS_REMOTE: u64 = 0x100;
-/// `SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK`
-const IS_REMOTE: u64 = 0x200;
-
-fn span_object<W: Write>(
-    w: &mut JsonWriter<W>,
-    s: &SpanData,
-    ctx: &TraceContext<'_>,
-) -> io::Result<()> {
-    let remote_child =
-        s.parent_is_remote || (s.parent_id.is_some() && s.parent_id == ctx.remote_parent);
-    let is_root = s.parent_id.is_none() || remote_child;
+fn span_object<W: Write>(w: &mut JsonWriter<W>, s: &OtlpSpan<'_>) -> io::Result<()> {
     w.begin_object()?;
-    w.key("traceId")?;
+    w.field("traceId")?;
     w.trace_id(s.trace_id)?;
-    w.key("spanId")?;
+    w.field("spanId")?;
     w.span_id(s.span_id)?;
-    if let Some(ts) = ctx.trace_state {
-        w.key("traceState")?;
+    if let Some(ts) = s.trace_state {
+        w.field("traceState")?;
         w.string(ts)?;
     }
-    if let Some(parent) = s.parent_id {
-        w.key("parentSpanId")?;
+    if let Some(parent) = s.parent_span_id {
+        w.field("parentSpanId")?;
         w.span_id(parent)?;
     }
-    let flags = ctx.flags.unwrap_or_else(|| s.trace_flags.known().to_u8());
-    w.key("flags")?;
-    let remote = if remote_child { IS_REMOTE } else { 0 };
-    w.u64(u64::from(flags) | HAS_IS_REMOTE | remote)?;
-    w.key("name")?;
-    w.string(&s.name)?;
-    w.key("kind")?;
-    w.u64(kind_number(s.kind))?;
-    w.key("startTimeUnixNano")?;
-    w.u64_string(s.start_unix_nanos)?;
-    w.key("endTimeUnixNano")?;
-    w.u64_string(s.end_unix_nanos.max(s.start_unix_nanos))?;
+    w.field("flags")?;
+    w.u64(u64::from(s.flags))?;
+    w.field("name")?;
+    w.string(s.name)?;
+    w.field("kind")?;
+    w.i64(i64::from(s.kind))?;
+    w.field("startTimeUnixNano")?;
+    w.u64_string(s.start_time_unix_nano)?;
+    w.field("endTimeUnixNano")?;
+    w.u64_string(s.end_time_unix_nano)?;
 
-    w.key("attributes")?;
+    w.field("attributes")?;
     w.begin_array()?;
-    let root_attrs: &[KeyValue] = if is_root { ctx.root_attributes } else { &[] };
-    let set_by_data = |k: &str| has_key(&s.attributes, k) || has_key(root_attrs, k);
-    if !set_by_data("thread.id") {
-        key_value(
-            w,
-            "thread.id",
-            &AnyRef::Int(i64::try_from(s.thread_id).unwrap_or(i64::MAX)),
-        )?;
-    }
-    if let Some(name) = s
-        .thread_name
-        .as_deref()
-        .filter(|_| !set_by_data("thread.name"))
-    {
-        key_value(w, "thread.name", &AnyRef::Str(name))?;
-    }
-    for kv in last_wins(root_attrs).filter(|kv| !has_key(&s.attributes, &kv.key)) {
-        key_value(w, &kv.key, &AnyRef::Value(&kv.value))?;
-    }
-    for kv in last_wins(&s.attributes) {
-        key_value(w, &kv.key, &AnyRef::Value(&kv.value))?;
-    }
-    if s.unfinished && !set_by_data("reqtrace.unfinished") {
-        key_value(w, "reqtrace.unfinished", &AnyRef::Value(&Value::Bool(true)))?;
-    }
+    s.try_for_each_attribute(|k, v| key_value(w, k, v))?;
     w.end_array()?;
-    w.key("droppedAttributesCount")?;
+    w.field("droppedAttributesCount")?;
     w.u64(u64::from(s.dropped_attributes_count))?;
 
-    w.key("events")?;
+    w.field("events")?;
     w.begin_array()?;
-    for e in &s.events {
+    for e in s.events {
         w.begin_object()?;
-        w.key("timeUnixNano")?;
+        w.field("timeUnixNano")?;
         w.u64_string(e.time_unix_nanos)?;
-        w.key("name")?;
+        w.field("name")?;
         w.string(&e.name)?;
-        w.key("attributes")?;
+        w.field("attributes")?;
         w.begin_array()?;
-        for kv in last_wins(&e.attributes) {
-            key_value(w, &kv.key, &AnyRef::Value(&kv.value))?;
+        for (k, v) in otlp_mapping::event_attributes(e) {
+            key_value(w, k, v)?;
         }
         w.end_array()?;
         w.end_object()?;
     }
     w.end_array()?;
-    w.key("droppedEventsCount")?;
+    w.field("droppedEventsCount")?;
     w.u64(u64::from(s.dropped_events_count))?;
-    w.key("links")?;
+    w.field("links")?;
     w.begin_array()?;
     w.end_array()?;
 
-    w.key("status")?;
+    w.field("status")?;
     w.begin_object()?;
-    if let Some(msg) = &s.error {
-        w.key("message")?;
+    if let Some(msg) = s.status_message {
+        w.field("message")?;
         w.string(msg)?;
     }
-    w.key("code")?;
-    w.u64(status_number(s.status))?;
+    w.field("code")?;
+    w.i64(i64::from(s.status_code))?;
     w.end_object()?;
     w.end_object()
 }

@@ -205,7 +205,7 @@ fn file_exporter_truncates_or_appends() {
 fn write_all_formats_writes_four_valid_files() {
     let dir = temp_dir("all").join("nested/out");
     let traces = with_non_finite();
-    let paths = write_all_formats(&dir, &traces).unwrap();
+    let paths = write_all_formats(&dir, &traces, &Resource::new("api")).unwrap();
     assert_eq!(paths.native, dir.join("traces.json"));
     assert_eq!(paths.otlp, dir.join("traces.otlp.json"));
     assert_eq!(paths.chrome, dir.join("traces.chrome.json"));
@@ -257,5 +257,5 @@ fn write_all_formats_writes_four_valid_files() {
 fn write_all_formats_reports_io_errors() {
     let file = temp_dir("notadir").join("file");
     std::fs::write(&file, b"x").unwrap();
-    assert!(write_all_formats(file.join("sub"), &fixture()).is_err());
+    assert!(write_all_formats(file.join("sub"), &fixture(), &Resource::new("api")).is_err());
 }

@@ -39,8 +39,9 @@ fn single_trace_round_trips() {
     }
 }
 
-/// The native encoder writes what core's serde writes, plus the two durations: compare the
-/// parsed documents (an independent encoder as the reference, not our own output).
+/// Native JSON is read back by core's serde derives, so the writer must write exactly their
+/// fields, plus the two durations: compare the parsed documents (serde_json over the derives as
+/// an independent reference, not our own output).
 #[test]
 fn matches_core_serde_plus_durations() {
     let traces = fixture();

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 fn encode(traces: &[Trace], style: Style) -> Vec<u8> {
     let mut out = Vec::new();
-    write_otlp(&mut out, traces, style).unwrap();
+    write_otlp(&mut out, traces, &Resource::new("api"), style).unwrap();
     out
 }
 
@@ -284,6 +284,53 @@ fn batch_uses_the_resource_and_the_spans_own_flags() {
     let path = temp_dir("otlp-batch").join("batch.json");
     std::fs::write(&path, &out).unwrap();
     assert_otlp_valid(&path);
+}
+
+/// The file and a streamed batch of the same spans under the same resource carry the same
+/// resource (the resource's own attributes on its service only) and the same scope.
+#[test]
+fn file_and_batch_carry_the_same_resource() {
+    let traces = with_non_finite();
+    let mut resource = Resource::new("api");
+    resource.attributes = vec![
+        KeyValue::new("service.version", "1.2.3"),
+        KeyValue::new("deployment.environment.name", "test"),
+    ];
+    let mut file = Vec::new();
+    write_otlp(&mut file, &traces, &resource, Style::Compact).unwrap();
+    let file: Json = serde_json::from_slice(&file).unwrap();
+    let api_spans: Vec<SpanData> = traces
+        .iter()
+        .filter(|t| t.service_name == "api")
+        .flat_map(|t| t.spans.clone())
+        .collect();
+    let mut batch = Vec::new();
+    write_otlp_batch(&mut batch, &api_spans, &resource).unwrap();
+    let batch: Json = serde_json::from_slice(&batch).unwrap();
+
+    let file_rs = file["resourceSpans"].as_array().unwrap();
+    assert_eq!(file_rs.len(), 2);
+    assert_eq!(
+        file_rs[0]["resource"], batch["resourceSpans"][0]["resource"],
+        "the resource of the tracer's service"
+    );
+    assert_eq!(
+        file_rs[0]["scopeSpans"][0]["scope"],
+        batch["resourceSpans"][0]["scopeSpans"][0]["scope"]
+    );
+    let api = attributes(&file_rs[0]["resource"]["attributes"]);
+    assert_eq!(
+        get(&api, "service.version").and_then(Value::as_str),
+        Some("1.2.3")
+    );
+    // Another service's traces get only their own name and the SDK's attributes.
+    let other = attributes(&file_rs[1]["resource"]["attributes"]);
+    assert_eq!(
+        get(&other, "service.name").and_then(Value::as_str),
+        Some("worker ✓")
+    );
+    assert_eq!(get(&other, "service.version"), None);
+    assert_eq!(other.len(), 4);
 }
 
 #[test]

@@ -588,7 +588,7 @@ impl OtlpExporter {
             }
             Protocol::HttpProtobuf => {
                 #[cfg(feature = "proto")]
-                crate::proto::encode_request(batch, resource, &mut self.body);
+                crate::proto::encode_protobuf_batch(batch, resource, &mut self.body);
                 #[cfg(not(feature = "proto"))]
                 return Err(SendError::Encode(
                     "http/protobuf needs the `proto` feature".into(),

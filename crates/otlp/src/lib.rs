@@ -77,8 +77,9 @@
 //!
 //! ## Features
 //! - `proto` (default): OTLP protobuf bodies ([`Protocol::HttpProtobuf`], the default
-//!   protocol), via `opentelemetry-proto` and `prost`. Without it the default is
-//!   `http/json`, and asking for protobuf is a [`ConfigError::ProtobufUnavailable`].
+//!   protocol), written by reqtrace's own encoder from the same mapping as OTLP/JSON
+//!   ([`reqtrace_export_json::otlp_mapping`]); it adds no dependency. Without it the default
+//!   is `http/json`, and asking for protobuf is a [`ConfigError::ProtobufUnavailable`].
 //! - `tls` (default): `https://` endpoints, through rustls with the ring provider. Without
 //!   it an `https://` endpoint or a TLS setting is a [`ConfigError::TlsUnavailable`].
 
@@ -87,6 +88,8 @@ mod error;
 mod exporter;
 #[cfg(feature = "proto")]
 mod proto;
+#[cfg(feature = "proto")]
+mod proto_wire;
 mod stats;
 mod tls;
 mod transport;
@@ -101,6 +104,8 @@ pub use config::{
 };
 pub use error::SendError;
 pub use exporter::{DEFAULT_TIMEOUT, OtlpConfig, OtlpExporter, OtlpExporterBuilder};
+#[cfg(feature = "proto")]
+pub use proto::encode_protobuf_batch;
 pub use stats::{OtlpStats, OtlpStatsSnapshot};
 
 /// The service name when none is configured (as in the OpenTelemetry SDKs).

@@ -1,221 +1,605 @@
-//! OTLP protobuf bodies (the `proto` feature): the same mapping as
-//! `reqtrace_export_json::write_otlp_batch`, encoded with `prost`.
+//! OTLP protobuf bodies (the `proto` feature): the protobuf serializer of
+//! [`reqtrace_export_json::otlp_mapping`], the same mapping OTLP/JSON uses, written straight to
+//! the wire format (no generated types, no intermediate message tree), and the one response
+//! field reqtrace reads back (`partial_success`).
+//!
+//! Field numbers are those of `opentelemetry/proto/{collector/trace,trace,common,resource}/v1`;
+//! the tests decode every body with `opentelemetry-proto`. Scalars at their default value are
+//! omitted, as proto3 encoders do, except inside `AnyValue`'s oneof (a set oneof member is
+//! always written).
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+use std::convert::Infallible;
+
+use reqtrace_core::{Resource, SpanData};
+use reqtrace_export_json::otlp_mapping::{
+    self, AnyValue, OtlpResource, OtlpSerializer, OtlpSpan, SCOPE_NAME, SCOPE_VERSION,
 };
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue, InstrumentationScope, KeyValue as PbKeyValue, any_value,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource as PbResource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
-use prost::Message;
-use reqtrace_core::{KeyValue, Resource, SpanData, SpanKind, StatusCode, Value};
 
-const SCOPE_NAME: &str = reqtrace_export_json::SCOPE_NAME;
+use crate::proto_wire::{ProtoReader, ProtoWriter, WireType};
 
-fn any(v: &Value) -> AnyValue {
-    let value = match v {
-        Value::Bool(b) => any_value::Value::BoolValue(*b),
-        Value::I64(i) => any_value::Value::IntValue(*i),
-        Value::F64(f) => any_value::Value::DoubleValue(*f),
-        Value::String(s) => any_value::Value::StringValue(s.to_string()),
-        Value::Array(items) => any_value::Value::ArrayValue(ArrayValue {
-            values: items.iter().map(any).collect(),
-        }),
-    };
-    AnyValue { value: Some(value) }
-}
+// Field numbers, by message.
+// ExportTraceServiceRequest
+const REQUEST_RESOURCE_SPANS: u32 = 1;
+// ResourceSpans
+const RESOURCE_SPANS_RESOURCE: u32 = 1;
+const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
+// Resource
+const RESOURCE_ATTRIBUTES: u32 = 1;
+// ScopeSpans
+const SCOPE_SPANS_SCOPE: u32 = 1;
+const SCOPE_SPANS_SPANS: u32 = 2;
+// InstrumentationScope
+const SCOPE_NAME_FIELD: u32 = 1;
+const SCOPE_VERSION_FIELD: u32 = 2;
+// Span
+const SPAN_TRACE_ID: u32 = 1;
+const SPAN_SPAN_ID: u32 = 2;
+const SPAN_TRACE_STATE: u32 = 3;
+const SPAN_PARENT_SPAN_ID: u32 = 4;
+const SPAN_NAME: u32 = 5;
+const SPAN_KIND: u32 = 6;
+const SPAN_START: u32 = 7;
+const SPAN_END: u32 = 8;
+const SPAN_ATTRIBUTES: u32 = 9;
+const SPAN_DROPPED_ATTRIBUTES: u32 = 10;
+const SPAN_EVENTS: u32 = 11;
+const SPAN_DROPPED_EVENTS: u32 = 12;
+const SPAN_STATUS: u32 = 15;
+const SPAN_FLAGS: u32 = 16;
+// Span.Event
+const EVENT_TIME: u32 = 1;
+const EVENT_NAME: u32 = 2;
+const EVENT_ATTRIBUTES: u32 = 3;
+// Status
+const STATUS_MESSAGE: u32 = 2;
+const STATUS_CODE: u32 = 3;
+// KeyValue
+const KV_KEY: u32 = 1;
+const KV_VALUE: u32 = 2;
+// AnyValue
+const ANY_STRING: u32 = 1;
+const ANY_BOOL: u32 = 2;
+const ANY_INT: u32 = 3;
+const ANY_DOUBLE: u32 = 4;
+const ANY_ARRAY: u32 = 5;
+// ArrayValue
+const ARRAY_VALUES: u32 = 1;
+// ExportTraceServiceResponse / ExportTracePartialSuccess
+const RESPONSE_PARTIAL_SUCCESS: u32 = 1;
+const PARTIAL_REJECTED_SPANS: u32 = 1;
+const PARTIAL_ERROR_MESSAGE: u32 = 2;
 
-fn kv(key: &str, value: AnyValue) -> PbKeyValue {
-    PbKeyValue {
-        key: key.to_owned(),
-        value: Some(value),
-        ..Default::default()
+/// Writes the mapping's `ResourceSpans` as protobuf.
+impl OtlpSerializer for ProtoWriter<'_> {
+    type Error = Infallible;
+
+    fn begin_resource_spans(&mut self, resource: &OtlpResource<'_>) -> Result<(), Infallible> {
+        let w = self;
+        w.open(REQUEST_RESOURCE_SPANS);
+        w.open(RESOURCE_SPANS_RESOURCE);
+        for (k, v) in resource.attributes() {
+            key_value(w, RESOURCE_ATTRIBUTES, k, v);
+        }
+        w.close();
+        w.open(RESOURCE_SPANS_SCOPE_SPANS);
+        w.open(SCOPE_SPANS_SCOPE);
+        w.string(SCOPE_NAME_FIELD, SCOPE_NAME);
+        w.string(SCOPE_VERSION_FIELD, SCOPE_VERSION);
+        w.close();
+        Ok(())
+    }
+
+    fn span(&mut self, s: &OtlpSpan<'_>) -> Result<(), Infallible> {
+        span(self, s);
+        Ok(())
+    }
+
+    fn end_resource_spans(&mut self) -> Result<(), Infallible> {
+        self.close(); // ScopeSpans
+        self.close(); // ResourceSpans
+        Ok(())
     }
 }
 
-fn string(s: &str) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::StringValue(s.to_owned())),
-    }
+fn key_value(w: &mut ProtoWriter<'_>, field: u32, key: &str, v: AnyValue<'_>) {
+    w.open(field);
+    w.string(KV_KEY, key);
+    any_value(w, KV_VALUE, v);
+    w.close();
 }
 
-/// Attributes with a repeated key written once, with the last value, in last-occurrence
-/// order (as the JSON encoder does).
-fn last_wins(attrs: &[KeyValue]) -> impl Iterator<Item = &KeyValue> {
-    attrs
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| !attrs[i + 1..].iter().any(|b| b.key == a.key))
-        .map(|(_, a)| a)
-}
-
-fn has_key(attrs: &[KeyValue], key: &str) -> bool {
-    attrs.iter().any(|kv| kv.key == key)
-}
-
-fn span(s: &SpanData) -> Span {
-    let mut attributes = Vec::with_capacity(s.attributes.len() + 2);
-    if !has_key(&s.attributes, "thread.id") {
-        let id = i64::try_from(s.thread_id).unwrap_or(i64::MAX);
-        attributes.push(kv(
-            "thread.id",
-            AnyValue {
-                value: Some(any_value::Value::IntValue(id)),
-            },
-        ));
-    }
-    if let Some(name) = s.thread_name.as_deref()
-        && !has_key(&s.attributes, "thread.name")
-    {
-        attributes.push(kv("thread.name", string(name)));
-    }
-    attributes.extend(last_wins(&s.attributes).map(|a| kv(&a.key, any(&a.value))));
-    if s.unfinished && !has_key(&s.attributes, "reqtrace.unfinished") {
-        attributes.push(kv("reqtrace.unfinished", any(&Value::Bool(true))));
-    }
-    let kind = match s.kind {
-        SpanKind::Internal => span::SpanKind::Internal,
-        SpanKind::Server => span::SpanKind::Server,
-        SpanKind::Client => span::SpanKind::Client,
-        SpanKind::Producer => span::SpanKind::Producer,
-        SpanKind::Consumer => span::SpanKind::Consumer,
-    };
-    let code = match s.status {
-        StatusCode::Unset => 0,
-        StatusCode::Ok => 1,
-        StatusCode::Error => 2,
-    };
-    Span {
-        trace_id: s.trace_id.to_bytes().to_vec(),
-        span_id: s.span_id.to_bytes().to_vec(),
-        parent_span_id: s
-            .parent_id
-            .map(|p| p.to_bytes().to_vec())
-            .unwrap_or_default(),
-        name: s.name.to_string(),
-        kind: kind as i32,
-        start_time_unix_nano: s.start_unix_nanos,
-        end_time_unix_nano: s.end_unix_nanos.max(s.start_unix_nanos),
-        attributes,
-        dropped_attributes_count: s.dropped_attributes_count,
-        events: s
-            .events
-            .iter()
-            .map(|e| span::Event {
-                time_unix_nano: e.time_unix_nanos,
-                name: e.name.to_string(),
-                attributes: last_wins(&e.attributes)
-                    .map(|a| kv(&a.key, any(&a.value)))
-                    .collect(),
-                dropped_attributes_count: 0,
-            })
-            .collect(),
-        dropped_events_count: s.dropped_events_count,
-        status: Some(Status {
-            message: s.error.clone().unwrap_or_default(),
-            code,
-        }),
-        // W3C trace flags, plus SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE (0x100) and, for the child of
-        // a remote parent, SPAN_FLAGS_CONTEXT_IS_REMOTE (0x200), as the JSON encoder writes.
-        flags: u32::from(s.trace_flags.known().to_u8())
-            | 0x100
-            | if s.parent_is_remote { 0x200 } else { 0 },
-        ..Default::default()
-    }
-}
-
-/// The `ExportTraceServiceRequest` for one batch.
-pub(crate) fn request(batch: &[SpanData], resource: &Resource) -> ExportTraceServiceRequest {
-    let mut attributes = vec![kv("service.name", string(&resource.service_name))];
-    for (k, v) in [
-        ("telemetry.sdk.name", SCOPE_NAME),
-        ("telemetry.sdk.language", "rust"),
-        ("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
-    ] {
-        if !has_key(&resource.attributes, k) {
-            attributes.push(kv(k, string(v)));
+fn any_value(w: &mut ProtoWriter<'_>, field: u32, v: AnyValue<'_>) {
+    w.open(field);
+    match v {
+        AnyValue::String(s) => w.bytes(ANY_STRING, s.as_bytes()),
+        AnyValue::Bool(b) => w.varint_field(ANY_BOOL, u64::from(b)),
+        // int64: two's complement as a 64-bit varint.
+        AnyValue::Int(i) => w.varint_field(ANY_INT, i as u64),
+        AnyValue::Double(f) => w.fixed64(ANY_DOUBLE, f.to_bits()),
+        AnyValue::Array(items) => {
+            w.open(ANY_ARRAY);
+            for item in items {
+                any_value(w, ARRAY_VALUES, AnyValue::from(item));
+            }
+            w.close();
         }
     }
-    attributes.extend(
-        last_wins(&resource.attributes)
-            .filter(|a| a.key != "service.name")
-            .map(|a| kv(&a.key, any(&a.value))),
-    );
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(PbResource {
-                attributes,
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: SCOPE_NAME.to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    ..Default::default()
-                }),
-                spans: batch.iter().map(span).collect(),
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
+    w.close();
+}
+
+fn span(w: &mut ProtoWriter<'_>, s: &OtlpSpan<'_>) {
+    w.open(SCOPE_SPANS_SPANS);
+    w.bytes(SPAN_TRACE_ID, &s.trace_id.to_bytes());
+    w.bytes(SPAN_SPAN_ID, &s.span_id.to_bytes());
+    if let Some(ts) = s.trace_state {
+        w.string(SPAN_TRACE_STATE, ts);
     }
+    if let Some(parent) = s.parent_span_id {
+        w.bytes(SPAN_PARENT_SPAN_ID, &parent.to_bytes());
+    }
+    w.string(SPAN_NAME, s.name);
+    w.uint(SPAN_KIND, u64::from(s.kind.unsigned_abs()));
+    w.fixed64(SPAN_START, s.start_time_unix_nano);
+    w.fixed64(SPAN_END, s.end_time_unix_nano);
+    let _ = s.try_for_each_attribute(|k, v| {
+        key_value(w, SPAN_ATTRIBUTES, k, v);
+        Ok::<(), Infallible>(())
+    });
+    w.uint(
+        SPAN_DROPPED_ATTRIBUTES,
+        u64::from(s.dropped_attributes_count),
+    );
+    for e in s.events {
+        w.open(SPAN_EVENTS);
+        w.fixed64(EVENT_TIME, e.time_unix_nanos);
+        w.string(EVENT_NAME, &e.name);
+        for (k, v) in otlp_mapping::event_attributes(e) {
+            key_value(w, EVENT_ATTRIBUTES, k, v);
+        }
+        w.close();
+    }
+    w.uint(SPAN_DROPPED_EVENTS, u64::from(s.dropped_events_count));
+    w.open(SPAN_STATUS);
+    if let Some(msg) = s.status_message {
+        w.string(STATUS_MESSAGE, msg);
+    }
+    w.uint(STATUS_CODE, u64::from(s.status_code.unsigned_abs()));
+    w.close();
+    w.fixed32(SPAN_FLAGS, s.flags);
+    w.close();
 }
 
-/// Encodes one batch as a protobuf `ExportTraceServiceRequest` into `out`.
-pub(crate) fn encode_request(batch: &[SpanData], resource: &Resource, out: &mut Vec<u8>) {
-    let msg = request(batch, resource);
-    out.reserve(msg.encoded_len());
-    // Encoding into a Vec only fails when it lacks capacity, which `reserve` rules out.
-    let _ = msg.encode(out);
+/// Encodes one batch as a protobuf `ExportTraceServiceRequest` (the body of an OTLP/HTTP
+/// protobuf export), appended to `out`: the same mapping as
+/// [`reqtrace_export_json::write_otlp_batch`], field for field.
+///
+/// ```
+/// let tracer = reqtrace_core::RequestTracer::new("api");
+/// tracer.start_trace();
+/// drop(tracer.start_span("handle"));
+/// let spans = tracer.end_trace().unwrap().spans;
+/// let mut body = Vec::new();
+/// reqtrace_otlp::encode_protobuf_batch(&spans, tracer.resource(), &mut body);
+/// assert_eq!(body[0], 0x0a); // field 1 (resource_spans), length-delimited
+/// ```
+pub fn encode_protobuf_batch(batch: &[SpanData], resource: &Resource, out: &mut Vec<u8>) {
+    let mut w = ProtoWriter::new(out);
+    let _ = otlp_mapping::map_batch(&mut w, batch, resource);
+    w.finish();
 }
 
-/// A protobuf `ExportTraceServiceResponse`'s partial success, if any.
+/// A protobuf `ExportTraceServiceResponse`'s partial success, if any: `None` when the body
+/// reports none (or is not a valid response; the status already said success).
 pub(crate) fn partial_success(body: &[u8]) -> Option<(u64, String)> {
-    let resp = ExportTraceServiceResponse::decode(body).ok()?;
-    let p = resp.partial_success?;
-    let rejected = u64::try_from(p.rejected_spans).unwrap_or(0);
-    (rejected > 0 || !p.error_message.is_empty()).then_some((rejected, p.error_message))
+    let mut rejected = 0u64;
+    let mut message = String::new();
+    let mut found = false;
+    let mut response = ProtoReader::new(body);
+    while let Some((field, value)) = response.next_field().ok()? {
+        if field != RESPONSE_PARTIAL_SUCCESS {
+            continue;
+        }
+        // A repeated embedded message merges; the last scalar wins.
+        let mut partial = ProtoReader::new(value.as_len()?);
+        while let Some((field, value)) = partial.next_field().ok()? {
+            match (field, value.wire_type()) {
+                (PARTIAL_REJECTED_SPANS, WireType::Varint) => {
+                    // int64 on the wire; a negative count means nothing rejected.
+                    rejected = u64::try_from(value.as_varint()? as i64).unwrap_or(0);
+                }
+                (PARTIAL_ERROR_MESSAGE, WireType::Len) => {
+                    message = String::from_utf8_lossy(value.as_len()?).into_owned();
+                }
+                _ => {}
+            }
+        }
+        found = true;
+    }
+    (found && (rejected > 0 || !message.is_empty())).then_some((rejected, message))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+    use std::borrow::Cow;
 
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue as PbAnyValue, ArrayValue, InstrumentationScope, KeyValue as PbKeyValue,
+        any_value::Value as PbValue,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource as PbResource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+    use prost::Message;
+    use reqtrace_core::{
+        Event, KeyValue, SpanId, SpanKind, StatusCode, TraceFlags, TraceId, Value,
+    };
+    use serde_json::Value as Json;
+
+    use super::*;
+
+    fn span_data(id: u64, parent: Option<u64>, name: &'static str) -> SpanData {
+        SpanData {
+            name: Cow::Borrowed(name),
+            trace_id: TraceId::from_u128(0x4bf92f3577b34da6a3ce929d0e0e4736).unwrap(),
+            trace_flags: TraceFlags::SAMPLED,
+            span_id: SpanId::from_u64(id).unwrap(),
+            parent_id: parent.and_then(SpanId::from_u64),
+            parent_is_remote: false,
+            kind: SpanKind::Internal,
+            start_unix_nanos: 1_700_000_000_000_000_000 + id,
+            end_unix_nanos: 1_700_000_000_000_500_000 + id,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            status: StatusCode::Unset,
+            error: None,
+            thread_id: 7,
+            thread_name: None,
+            dropped_attributes_count: 0,
+            dropped_events_count: 0,
+            unfinished: false,
+        }
+    }
+
+    /// Every field and value type, defaults (0, "", false) inside values, repeated keys, a
+    /// remote parent, lengths on both sides of the one-byte varint boundary and a long one.
+    fn batch() -> Vec<SpanData> {
+        let mut root = span_data(1, Some(0xfeed), "handle");
+        root.parent_is_remote = true;
+        root.kind = SpanKind::Server;
+        root.thread_name = Some("main".into());
+        root.status = StatusCode::Ok;
+        root.attributes = vec![
+            KeyValue::new("k", 1),
+            KeyValue::new("empty", ""),
+            KeyValue::new("zero", 0),
+            KeyValue::new("no", false),
+            KeyValue::new("neg", i64::MIN),
+            KeyValue::new("ratio", -0.0),
+            KeyValue::new("long", "x".repeat(20_000)),
+            KeyValue::new("boundary", "y".repeat(120)),
+            KeyValue::new(
+                "nested",
+                Value::Array(vec![
+                    Value::Array(vec![Value::I64(1), Value::String("two".into())]),
+                    Value::Array(vec![]),
+                    Value::Bool(true),
+                ]),
+            ),
+            KeyValue::new("k", "last"),
+        ];
+        root.dropped_attributes_count = 3;
+        let mut child = span_data(2, Some(1), "db");
+        child.kind = SpanKind::Client;
+        child.status = StatusCode::Error;
+        child.error = Some("boom ✗".to_owned());
+        child.unfinished = true;
+        child.trace_flags = TraceFlags::SAMPLED | TraceFlags::RANDOM;
+        child.events = vec![
+            Event {
+                name: "retry".into(),
+                time_unix_nanos: 1_700_000_000_000_100_000,
+                attributes: vec![KeyValue::new("attempt", 2), KeyValue::new("attempt", 3)],
+            },
+            Event {
+                name: "".into(),
+                time_unix_nanos: 0,
+                attributes: vec![],
+            },
+        ];
+        child.dropped_events_count = 1;
+        let mut backwards = span_data(3, Some(1), "backwards");
+        backwards.end_unix_nanos = backwards.start_unix_nanos - 5;
+        backwards.kind = SpanKind::Consumer;
+        backwards.thread_name = Some("worker".into());
+        backwards.attributes = vec![KeyValue::new("thread.id", "mine")];
+        vec![root, child, backwards]
+    }
+
+    fn resource() -> Resource {
+        let mut r = Resource::new("svc");
+        r.attributes = vec![
+            KeyValue::new("service.version", "1.2.3"),
+            KeyValue::new("telemetry.sdk.name", "custom"),
+        ];
+        r
+    }
+
+    fn decode(spans: &[SpanData], resource: &Resource) -> ExportTraceServiceRequest {
+        let mut body = vec![0xEE]; // appends: what was in the buffer stays
+        encode_protobuf_batch(spans, resource, &mut body);
+        assert_eq!(body[0], 0xEE);
+        ExportTraceServiceRequest::decode(&body[1..]).expect("opentelemetry-proto decodes it")
+    }
+
+    fn get<'a>(attrs: &'a [PbKeyValue], key: &str) -> Option<&'a PbValue> {
+        let found: Vec<_> = attrs.iter().filter(|a| a.key == key).collect();
+        assert!(found.len() <= 1, "{key} written {} times", found.len());
+        found.first().and_then(|a| a.value.as_ref()?.value.as_ref())
+    }
+
+    fn string(s: &str) -> Option<PbValue> {
+        Some(PbValue::StringValue(s.to_owned()))
+    }
+
+    /// The decoded message checked against the data, field by field (not against our JSON).
     #[test]
-    fn a_batch_round_trips_through_protobuf() {
+    fn a_batch_decodes_with_opentelemetry_proto_and_matches_the_data() {
+        let spans = batch();
+        let req = decode(&spans, &resource());
+        assert_eq!(req.resource_spans.len(), 1);
+        let rs = &req.resource_spans[0];
+        let res = &rs.resource.as_ref().unwrap().attributes;
+        assert_eq!(res[0].key, "service.name");
+        assert_eq!(get(res, "service.name").cloned(), string("svc"));
+        assert_eq!(get(res, "service.version").cloned(), string("1.2.3"));
+        assert_eq!(get(res, "telemetry.sdk.name").cloned(), string("custom"));
+        assert_eq!(get(res, "telemetry.sdk.language").cloned(), string("rust"));
+        assert_eq!(rs.scope_spans.len(), 1);
+        let scope = rs.scope_spans[0].scope.as_ref().unwrap();
+        assert_eq!(scope.name, "reqtrace");
+        assert_eq!(scope.version, env!("CARGO_PKG_VERSION"));
+        let got = &rs.scope_spans[0].spans;
+        assert_eq!(got.len(), spans.len());
+        for (g, s) in got.iter().zip(&spans) {
+            assert_eq!(g.trace_id, s.trace_id.to_bytes());
+            assert_eq!(g.span_id, s.span_id.to_bytes());
+            let parent = s
+                .parent_id
+                .map(|p| p.to_bytes().to_vec())
+                .unwrap_or_default();
+            assert_eq!(g.parent_span_id, parent);
+            assert_eq!(g.name, s.name);
+            assert_eq!(g.trace_state, "");
+            assert_eq!(g.start_time_unix_nano, s.start_unix_nanos);
+            assert_eq!(
+                g.end_time_unix_nano,
+                s.end_unix_nanos.max(s.start_unix_nanos)
+            );
+            let remote = if s.parent_is_remote { 0x200 } else { 0 };
+            assert_eq!(g.flags, u32::from(s.trace_flags.to_u8()) | 0x100 | remote);
+            assert_eq!(g.dropped_attributes_count, s.dropped_attributes_count);
+            assert_eq!(g.dropped_events_count, s.dropped_events_count);
+            let status = g.status.as_ref().unwrap();
+            assert_eq!(status.message, s.error.clone().unwrap_or_default());
+        }
+        let (root, child, backwards) = (&got[0], &got[1], &got[2]);
+        assert_eq!(root.kind, span::SpanKind::Server as i32);
+        assert_eq!(child.kind, span::SpanKind::Client as i32);
+        assert_eq!(backwards.kind, span::SpanKind::Consumer as i32);
+        assert_eq!(root.status.as_ref().unwrap().code, 1);
+        assert_eq!(child.status.as_ref().unwrap().code, 2);
+        assert_eq!(backwards.status.as_ref().unwrap().code, 0);
+        let a = &root.attributes;
+        assert_eq!(get(a, "k").cloned(), string("last"));
+        assert_eq!(get(a, "empty").cloned(), string(""));
+        assert_eq!(get(a, "zero"), Some(&PbValue::IntValue(0)));
+        assert_eq!(get(a, "no"), Some(&PbValue::BoolValue(false)));
+        assert_eq!(get(a, "neg"), Some(&PbValue::IntValue(i64::MIN)));
+        match get(a, "ratio") {
+            Some(PbValue::DoubleValue(f)) => assert_eq!(f.to_bits(), (-0.0f64).to_bits()),
+            other => panic!("ratio: {other:?}"),
+        }
+        assert_eq!(get(a, "long").cloned(), string(&"x".repeat(20_000)));
+        assert_eq!(get(a, "boundary").cloned(), string(&"y".repeat(120)));
+        let int = |i| PbAnyValue {
+            value: Some(PbValue::IntValue(i)),
+        };
+        let arr = |values| PbAnyValue {
+            value: Some(PbValue::ArrayValue(ArrayValue { values })),
+        };
+        let nested = arr(vec![
+            arr(vec![
+                int(1),
+                PbAnyValue {
+                    value: string("two"),
+                },
+            ]),
+            arr(vec![]),
+            PbAnyValue {
+                value: Some(PbValue::BoolValue(true)),
+            },
+        ]);
+        assert_eq!(get(a, "nested"), nested.value.as_ref());
+        assert_eq!(get(a, "thread.id"), Some(&PbValue::IntValue(7)));
+        assert_eq!(get(a, "thread.name").cloned(), string("main"));
+        assert_eq!(
+            get(&child.attributes, "reqtrace.unfinished"),
+            Some(&PbValue::BoolValue(true))
+        );
+        assert_eq!(get(&child.attributes, "thread.name"), None);
+        assert_eq!(
+            get(&backwards.attributes, "thread.id").cloned(),
+            string("mine"),
+            "the span's own thread.id wins"
+        );
+        assert_eq!(child.events.len(), 2);
+        assert_eq!(child.events[0].name, "retry");
+        assert_eq!(child.events[0].time_unix_nano, 1_700_000_000_000_100_000);
+        assert_eq!(child.events[0].attributes.len(), 1);
+        assert_eq!(
+            get(&child.events[0].attributes, "attempt"),
+            Some(&PbValue::IntValue(3))
+        );
+        assert_eq!(child.events[1].name, "");
+    }
+
+    /// Test-only reading of an OTLP/JSON request into the protobuf types, by the proto3 JSON
+    /// rules (hex ids, 64-bit integers as strings, absent = default).
+    fn from_json(v: &Json) -> ExportTraceServiceRequest {
+        fn hex(v: &Json) -> Vec<u8> {
+            let s = v.as_str().unwrap_or("");
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        }
+        fn u64s(v: &Json) -> u64 {
+            v.as_str().map_or(0, |s| s.parse().unwrap())
+        }
+        fn num(v: &Json) -> u64 {
+            v.as_u64().unwrap_or(0)
+        }
+        fn any(v: &Json) -> PbAnyValue {
+            let (k, x) = v.as_object().unwrap().iter().next().unwrap();
+            let value = match k.as_str() {
+                "stringValue" => PbValue::StringValue(x.as_str().unwrap().to_owned()),
+                "boolValue" => PbValue::BoolValue(x.as_bool().unwrap()),
+                "intValue" => PbValue::IntValue(x.as_str().unwrap().parse().unwrap()),
+                "doubleValue" => PbValue::DoubleValue(x.as_f64().unwrap()),
+                "arrayValue" => PbValue::ArrayValue(ArrayValue {
+                    values: x["values"].as_array().unwrap().iter().map(any).collect(),
+                }),
+                other => panic!("{other}"),
+            };
+            PbAnyValue { value: Some(value) }
+        }
+        fn attrs(v: &Json) -> Vec<PbKeyValue> {
+            let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+            list.iter()
+                .map(|kv| PbKeyValue {
+                    key: kv["key"].as_str().unwrap().to_owned(),
+                    value: Some(any(&kv["value"])),
+                    ..Default::default()
+                })
+                .collect()
+        }
+        let s = |v: &Json| v.as_str().unwrap_or("").to_owned();
+        ExportTraceServiceRequest {
+            resource_spans: v["resourceSpans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|rs| ResourceSpans {
+                    resource: Some(PbResource {
+                        attributes: attrs(&rs["resource"]["attributes"]),
+                        ..Default::default()
+                    }),
+                    scope_spans: rs["scopeSpans"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|ss| ScopeSpans {
+                            scope: Some(InstrumentationScope {
+                                name: s(&ss["scope"]["name"]),
+                                version: s(&ss["scope"]["version"]),
+                                ..Default::default()
+                            }),
+                            spans: ss["spans"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|j| Span {
+                                    trace_id: hex(&j["traceId"]),
+                                    span_id: hex(&j["spanId"]),
+                                    trace_state: s(&j["traceState"]),
+                                    parent_span_id: hex(&j["parentSpanId"]),
+                                    flags: num(&j["flags"]) as u32,
+                                    name: s(&j["name"]),
+                                    kind: num(&j["kind"]) as i32,
+                                    start_time_unix_nano: u64s(&j["startTimeUnixNano"]),
+                                    end_time_unix_nano: u64s(&j["endTimeUnixNano"]),
+                                    attributes: attrs(&j["attributes"]),
+                                    dropped_attributes_count: num(&j["droppedAttributesCount"])
+                                        as u32,
+                                    events: j["events"]
+                                        .as_array()
+                                        .unwrap()
+                                        .iter()
+                                        .map(|e| span::Event {
+                                            time_unix_nano: u64s(&e["timeUnixNano"]),
+                                            name: s(&e["name"]),
+                                            attributes: attrs(&e["attributes"]),
+                                            dropped_attributes_count: 0,
+                                        })
+                                        .collect(),
+                                    dropped_events_count: num(&j["droppedEventsCount"]) as u32,
+                                    status: Some(Status {
+                                        message: s(&j["status"]["message"]),
+                                        code: num(&j["status"]["code"]) as i32,
+                                    }),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            schema_url: String::new(),
+                        })
+                        .collect(),
+                    schema_url: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The exporter's two bodies are one mapping: the JSON body, read by the proto3 JSON
+    /// rules, is exactly the message the protobuf body decodes to.
+    #[test]
+    fn protobuf_and_json_bodies_are_the_same_message() {
+        let spans = batch();
+        let resource = resource();
+        let proto = decode(&spans, &resource);
+        let mut json = Vec::new();
+        reqtrace_export_json::write_otlp_batch(&mut json, &spans, &resource).unwrap();
+        let json: Json = serde_json::from_slice(&json).unwrap();
+        assert_eq!(proto, from_json(&json));
+        // A tracer's real spans too.
         let tracer = reqtrace_core::RequestTracer::new("p");
         tracer.start_trace();
         {
             let mut root = tracer.start_span("root");
-            root.set_attribute("k", 1);
-            root.set_attribute("k", "last");
+            root.set_attribute("k", 1.5);
+            root.add_event("e", vec![KeyValue::new("n", 1)]);
             let mut child = tracer.start_span("child");
             child.set_error("boom");
         }
         let spans = tracer.end_trace().unwrap().spans;
-        let mut body = Vec::new();
-        encode_request(&spans, &Resource::new("svc"), &mut body);
-        let back = ExportTraceServiceRequest::decode(&body[..]).unwrap();
-        let rs = &back.resource_spans[0];
-        let res = &rs.resource.as_ref().unwrap().attributes;
-        assert_eq!(res[0].key, "service.name");
-        let got = &rs.scope_spans[0].spans;
-        assert_eq!(got.len(), 2);
-        for (g, s) in got.iter().zip(&spans) {
-            assert_eq!(g.trace_id, s.trace_id.to_bytes());
-            assert_eq!(g.span_id, s.span_id.to_bytes());
-            assert_eq!(g.name, s.name);
-        }
-        let root = got.iter().find(|s| s.name == "root").unwrap();
-        let ks: Vec<_> = root.attributes.iter().filter(|a| a.key == "k").collect();
-        assert_eq!(ks.len(), 1, "a repeated key is written once");
-        let child = got.iter().find(|s| s.name == "child").unwrap();
-        assert_eq!(child.parent_span_id, root.span_id);
-        assert_eq!(child.status.as_ref().unwrap().code, 2);
-        assert_eq!(child.status.as_ref().unwrap().message, "boom");
+        let mut json = Vec::new();
+        reqtrace_export_json::write_otlp_batch(&mut json, &spans, tracer.resource()).unwrap();
+        let json: Json = serde_json::from_slice(&json).unwrap();
+        assert_eq!(decode(&spans, tracer.resource()), from_json(&json));
+    }
+
+    #[test]
+    fn non_finite_doubles_keep_their_bits() {
+        let mut s = span_data(1, None, "f");
+        s.attributes = vec![
+            KeyValue::new("nan", f64::NAN),
+            KeyValue::new("inf", f64::NEG_INFINITY),
+        ];
+        let req = decode(&[s], &Resource::new("svc"));
+        let a = &req.resource_spans[0].scope_spans[0].spans[0].attributes;
+        assert!(matches!(get(a, "nan"), Some(PbValue::DoubleValue(f)) if f.is_nan()));
+        assert_eq!(
+            get(a, "inf"),
+            Some(&PbValue::DoubleValue(f64::NEG_INFINITY))
+        );
+    }
+
+    #[test]
+    fn an_empty_batch_is_one_empty_resource_spans() {
+        let req = decode(&[], &Resource::new("svc"));
+        assert_eq!(req.resource_spans.len(), 1);
+        assert!(req.resource_spans[0].scope_spans[0].spans.is_empty());
     }
 
     #[test]
@@ -230,10 +614,57 @@ mod tests {
             partial_success(&resp.encode_to_vec()),
             Some((4, "old".to_owned()))
         );
+        let warn_only = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 0,
+                error_message: "slow down".into(),
+            }),
+        };
+        assert_eq!(
+            partial_success(&warn_only.encode_to_vec()),
+            Some((0, "slow down".to_owned()))
+        );
+        let negative = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: -3,
+                error_message: String::new(),
+            }),
+        };
+        assert_eq!(partial_success(&negative.encode_to_vec()), None);
         assert_eq!(
             partial_success(&ExportTraceServiceResponse::default().encode_to_vec()),
             None
         );
+        let empty_partial = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess::default()),
+        };
+        assert_eq!(partial_success(&empty_partial.encode_to_vec()), None);
         assert_eq!(partial_success(b"\xff\xff\xff"), None);
+        // Unknown fields are skipped.
+        let mut with_unknown = vec![0x10, 0x05, 0x1d, 1, 2, 3, 4];
+        with_unknown.extend(resp.encode_to_vec());
+        assert_eq!(partial_success(&with_unknown), Some((4, "old".to_owned())));
+    }
+
+    /// Every truncation and single-byte corruption of a response: an answer, never a panic.
+    #[test]
+    fn partial_success_survives_any_corruption() {
+        let resp = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 300,
+                error_message: "rejected: ✗".into(),
+            }),
+        }
+        .encode_to_vec();
+        for cut in 0..resp.len() {
+            let _ = partial_success(&resp[..cut]);
+        }
+        for i in 0..resp.len() {
+            for b in [0x00, 0x02, 0x07, 0x7f, 0x80, 0xff] {
+                let mut bad = resp.clone();
+                bad[i] = b;
+                let _ = partial_success(&bad);
+            }
+        }
     }
 }

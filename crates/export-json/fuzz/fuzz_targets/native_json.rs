@@ -9,6 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use reqtrace_core::Resource;
 use reqtrace_export_json::{
     Style, read_native, read_native_lines, read_native_trace, write_chrome, write_native,
     write_native_batch, write_native_trace, write_otlp, write_otlp_batch,
@@ -38,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(read_native(&pretty[..]).expect("pretty reads back"), again);
 
         let mut otlp = Vec::new();
-        write_otlp(&mut otlp, &traces, Style::Compact).expect("write_otlp");
+        write_otlp(&mut otlp, &traces, &Resource::new("fuzz"), Style::Compact).expect("write_otlp");
         valid_json(&otlp, "write_otlp");
         let mut chrome = Vec::new();
         write_chrome(&mut chrome, &traces, Style::Compact).expect("write_chrome");
