@@ -191,6 +191,7 @@ fn config() -> BatchConfig {
     BatchConfig {
         max_queue_spans: 256,
         max_export_batch_size: 64,
+        max_queue_bytes: usize::MAX,
         flush_interval: Duration::from_secs(3600),
         max_retries: 2,
         initial_backoff: Duration::from_millis(1),

@@ -106,6 +106,49 @@ impl Batch {
         self.extras.clear();
     }
 
+    /// What the batch holds in memory, roughly: its vectors' capacity plus the heap bytes of
+    /// owned strings, arrays and events. Deterministic for an unchanged batch, so a gauge can
+    /// add it when the batch is queued and subtract the same when it leaves.
+    pub fn approx_bytes(&self) -> u64 {
+        use std::mem::size_of;
+        let mut n = size_of::<Batch>()
+            + self.spans.capacity() * size_of::<RawSpan>()
+            + self.attrs.capacity() * size_of::<KeyValue>()
+            + self.extras.capacity() * size_of::<Extras>();
+        for kv in &self.attrs {
+            n += kv_heap(kv);
+        }
+        for x in &self.extras {
+            n += x.name.as_ref().map_or(0, |c| owned_len(c));
+            n += x.error.as_ref().map_or(0, String::capacity);
+            n += x.events.capacity() * size_of::<Event>();
+            for e in &x.events {
+                n += owned_len(&e.name) + e.attributes.capacity() * size_of::<KeyValue>();
+                n += e.attributes.iter().map(kv_heap).sum::<usize>();
+            }
+        }
+        n as u64
+    }
+
+    /// Moves the spans into a batch of exactly their size, leaving `self` empty with its
+    /// capacity (to be reused): what waits in a queue costs what it holds, not what the
+    /// thread's buffer had grown to.
+    pub fn compacted(&mut self) -> Batch {
+        Batch {
+            spans: self.spans.drain(..).collect(),
+            attrs: self.attrs.drain(..).collect(),
+            extras: self.extras.drain(..).collect(),
+            thread_id: self.thread_id,
+            thread_name: self.thread_name,
+        }
+    }
+
+    /// Whether the batch's buffers are much larger than its contents.
+    pub fn is_sparse(&self) -> bool {
+        self.spans.capacity() > 2 * self.spans.len() + 4
+            || self.attrs.capacity() > 2 * self.attrs.len() + 8
+    }
+
     /// Keeps only the first `n` spans (their attributes and extras stay behind, unreferenced,
     /// until the batch is cleared).
     pub fn truncate(&mut self, n: usize) {
@@ -185,6 +228,28 @@ impl Batch {
             unfinished: raw.status & FLAG_UNFINISHED != 0,
         }
     }
+}
+
+fn owned_len(c: &Cow<'static, str>) -> usize {
+    match c {
+        Cow::Owned(s) => s.capacity(),
+        Cow::Borrowed(_) => 0,
+    }
+}
+
+fn value_heap(v: &Value) -> usize {
+    match v {
+        Value::String(c) => owned_len(c),
+        Value::Array(items) => {
+            items.capacity() * std::mem::size_of::<Value>()
+                + items.iter().map(value_heap).sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+fn kv_heap(kv: &KeyValue) -> usize {
+    owned_len(&kv.key) + value_heap(&kv.value)
 }
 
 pub(crate) fn kind_to_u8(kind: SpanKind) -> u8 {

@@ -37,6 +37,10 @@ pub struct Limits {
     /// abandoned and evicted): a thread that starts traces and never ends them (an async task
     /// that moved to another thread) cannot grow without bound. Default 64.
     pub max_traces_per_thread: usize,
+    /// Bytes that finished spans waiting in trace hand-off queues may hold across the tracer
+    /// (records, attributes, names, events: [`crate::Stats::bytes_queued`]). A batch that would
+    /// go over is dropped and counted (`buffer_full`). Default 64 MiB.
+    pub max_buffered_bytes: usize,
     /// Spans open at once on one thread (stack depth). Deeper spans are not recorded (counted
     /// in [`crate::Stats::spans_depth_limited`]). Default 4,096.
     pub max_open_spans_per_thread: usize,
@@ -58,6 +62,7 @@ impl Default for Limits {
             max_open_traces: 65_536,
             max_traces_per_thread: 64,
             max_open_spans_per_thread: 4_096,
+            max_buffered_bytes: 64 << 20,
         }
     }
 }
@@ -68,6 +73,10 @@ pub struct BatchConfig {
     /// Spans that may wait in the export queue, however they are batched; more are dropped
     /// and counted. Default 65,536.
     pub max_queue_spans: usize,
+    /// Bytes that spans waiting in the export queue may hold (see
+    /// [`crate::ExportStats::bytes_in_queue`]); a batch that would go over is dropped and
+    /// counted like a full queue. Default 64 MiB.
+    pub max_queue_bytes: usize,
     /// Spans per `export` call at most; the worker wakes as soon as this many are queued and
     /// sends full calls, and sends what is left at each `flush_interval`. Default 512.
     pub max_export_batch_size: usize,
@@ -98,6 +107,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             max_queue_spans: 65_536,
+            max_queue_bytes: 64 << 20,
             max_export_batch_size: 512,
             flush_interval: Duration::from_secs(1),
             max_retries: 5,

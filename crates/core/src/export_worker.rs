@@ -69,6 +69,7 @@ struct Shared {
     config: BatchConfig,
     /// `max_queue_spans`, kept far below [`EXPORT_QUEUE_CLOSED`].
     max_queue: u64,
+    max_queue_bytes: u64,
     /// Queued spans that wake the worker before its next tick: one full export.
     wake_at: u64,
     control: Mutex<Control>,
@@ -128,6 +129,9 @@ impl Shared {
         while let Some((_, batch)) = self.queue.pop() {
             let n = batch.len() as u64;
             self.count_failed(n);
+            self.counters
+                .export_queue_bytes
+                .fetch_sub(batch.approx_bytes(), Relaxed);
             self.counters.export_in_queue.fetch_sub(n, Relaxed);
             total += n;
         }
@@ -157,6 +161,7 @@ impl ExportWorker {
         retain: bool,
     ) -> Self {
         let max_queue = (config.max_queue_spans as u64).min(EXPORT_QUEUE_CLOSED >> 2);
+        let max_queue_bytes = config.max_queue_bytes as u64;
         let wake_at = (config.max_export_batch_size as u64)
             .min(max_queue / 2)
             .max(1);
@@ -166,6 +171,7 @@ impl ExportWorker {
             retain,
             config,
             max_queue,
+            max_queue_bytes,
             wake_at,
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
@@ -198,9 +204,12 @@ impl ExportWorker {
             return;
         }
         let gauge = &s.counters.export_in_queue;
+        let bytes = batch.approx_bytes();
         let before = gauge.fetch_add(n, Relaxed);
-        if before + n > s.max_queue {
+        let bytes_before = s.counters.export_queue_bytes.fetch_add(bytes, Relaxed);
+        if before + n > s.max_queue || bytes_before + bytes > s.max_queue_bytes {
             gauge.fetch_sub(n, Relaxed);
+            s.counters.export_queue_bytes.fetch_sub(bytes, Relaxed);
             stats::add(&s.counters.export_dropped_queue_full, n);
             if !s.retain {
                 stats::add(&s.counters.dropped_export_queue_full, n);
@@ -346,6 +355,9 @@ impl Drain {
                     };
                     let n = batch.len() as u64;
                     stats::add(&s.counters.export_in_flight, n);
+                    s.counters
+                        .export_queue_bytes
+                        .fetch_sub(batch.approx_bytes(), Relaxed);
                     s.counters.export_in_queue.fetch_sub(n, Relaxed);
                     self.current.insert((key, batch, 0))
                 }

@@ -106,6 +106,10 @@ pub(crate) struct SharedCounters {
     pub traces_evicted: AtomicU64,
     pub traces_parked: AtomicU64,
     pub queued: AtomicU64,
+    /// Bytes of the batches in trace hand-off queues (a gauge, bounded by `max_buffered_bytes`).
+    pub queued_bytes: AtomicU64,
+    /// Bytes of the batches in the export queue (a gauge, bounded by `max_queue_bytes`).
+    pub export_queue_bytes: AtomicU64,
     pub export_queued: AtomicU64,
     pub exported: AtomicU64,
     pub export_retries: AtomicU64,
@@ -204,6 +208,10 @@ pub struct ExportStats {
     /// at most `(max_concurrent_exports + 1) × max_export_batch_size` plus one hand-over
     /// batch). After a `shutdown` that timed out, the spans a stuck destination holds are here.
     pub in_flight: u64,
+    /// Bytes held by the batches in the export queue now (a gauge, bounded by
+    /// `BatchConfig::max_queue_bytes`).
+    #[serde(default)]
+    pub bytes_in_queue: u64,
 }
 
 /// A snapshot of a tracer's counters ([`crate::RequestTracer::stats`]).
@@ -266,6 +274,9 @@ pub struct Stats {
     pub traces_parked: u64,
     /// The export worker's counters.
     pub export: ExportStats,
+    /// Bytes held by finished spans waiting in trace hand-off queues (a gauge, bounded by
+    /// `Limits::max_buffered_bytes`).
+    pub bytes_queued: u64,
     /// Per-thread counter blocks the tracer holds (a gauge): one per live thread that used
     /// the tracer; an exited thread's block is folded into the totals and freed.
     pub thread_blocks: u64,
@@ -308,6 +319,7 @@ pub(crate) fn snapshot(t: ThreadTotals, shared: &SharedCounters) -> Stats {
     s.keys_truncated = l(&shared.keys_truncated);
     s.names_truncated = l(&shared.names_truncated);
     s.spans_depth_limited = l(&shared.depth_limited);
+    s.bytes_queued = l(&shared.queued_bytes);
     s.spans_started += l(&shared.detached_started);
     s.spans_finished += l(&shared.detached_finished);
     s.spans_delivered += l(&shared.delivered);
@@ -335,6 +347,7 @@ pub(crate) fn snapshot(t: ThreadTotals, shared: &SharedCounters) -> Stats {
         dropped_failed: l(&shared.export_dropped_failed),
         in_queue: export_in_queue(l(&shared.export_in_queue)),
         in_flight: l(&shared.export_in_flight),
+        bytes_in_queue: l(&shared.export_queue_bytes),
     };
     s
 }

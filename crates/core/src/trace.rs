@@ -168,6 +168,7 @@ impl TraceShared {
         while let Some(b) = self.inbox.pop() {
             let n = b.len() as u64;
             stats::sub(&c.queued, n);
+            stats::sub(&c.queued_bytes, b.approx_bytes());
             if ended {
                 stats::add(&c.dropped_late, n);
             } else {
@@ -188,6 +189,7 @@ impl TraceShared {
         let mut out = Vec::new();
         while let Some(b) = self.inbox.pop() {
             stats::sub(&c.queued, b.len() as u64);
+            stats::sub(&c.queued_bytes, b.approx_bytes());
             out.push(b);
         }
         Some(out)
@@ -223,40 +225,50 @@ pub(crate) fn hand_over(trace: &Arc<TraceShared>, mut batch: Batch) -> Option<Ba
     }
     let tracer = &trace.tracer;
     let c = &tracer.counters;
-    if !tracer.hold {
-        trace.admit(&mut batch);
-        if batch.is_empty() {
-            return Some(batch);
-        }
-        tracer.export_batch(trace.key(), batch);
-        return None;
-    }
     trace.admit(&mut batch);
     let n = batch.len() as u64;
     if n == 0 {
         batch.clear();
         return Some(batch);
     }
+    // What waits in a queue costs what it holds: a few spans in a grown buffer move into a
+    // batch of their size, and the buffer goes back to the thread.
+    let (queued, spare) = if batch.is_sparse() {
+        let small = batch.compacted();
+        (small, Some(batch))
+    } else {
+        (batch, None)
+    };
+    if !tracer.hold {
+        tracer.export_batch(trace.key(), queued);
+        return spare;
+    }
+    let give_back = |mut b: Batch, spare: Option<Batch>| {
+        b.clear();
+        Some(spare.unwrap_or(b))
+    };
     if trace.is_ended() {
         stats::add(&c.dropped_late, n);
-        batch.clear();
-        return Some(batch);
+        return give_back(queued, spare);
     }
-    let bound = tracer.limits.max_buffered_spans as u64;
+    let bytes = queued.approx_bytes();
     let before = c.queued.fetch_add(n, Ordering::Relaxed);
-    if before + n > bound {
+    let bytes_before = c.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+    if before + n > tracer.limits.max_buffered_spans as u64
+        || bytes_before + bytes > tracer.limits.max_buffered_bytes as u64
+    {
         stats::sub(&c.queued, n);
+        stats::sub(&c.queued_bytes, bytes);
         stats::add(&c.dropped_buffer_full, n);
         stats::add(&trace.dropped, n);
-        batch.clear();
-        return Some(batch);
+        return give_back(queued, spare);
     }
-    trace.inbox.push(batch);
+    trace.inbox.push(queued);
     fence(Ordering::SeqCst);
     if trace.ended.load(Ordering::SeqCst) {
         trace.drain_undelivered();
     }
-    None
+    spare
 }
 
 /// Model checking of the hand-off with loom: `RUSTFLAGS="--cfg loom" cargo test -p
