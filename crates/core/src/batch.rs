@@ -119,7 +119,7 @@ impl Batch {
             n += kv_heap(kv);
         }
         for x in &self.extras {
-            n += x.name.as_ref().map_or(0, |c| owned_len(c));
+            n += x.name.as_ref().map_or(0, owned_len);
             n += x.error.as_ref().map_or(0, String::capacity);
             n += x.events.capacity() * size_of::<Event>();
             for e in &x.events {
@@ -230,6 +230,7 @@ impl Batch {
     }
 }
 
+#[allow(clippy::ptr_arg)] // whether it is owned is the point
 fn owned_len(c: &Cow<'static, str>) -> usize {
     match c {
         Cow::Owned(s) => s.capacity(),
