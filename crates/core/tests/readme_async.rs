@@ -51,10 +51,17 @@ async fn main() {
     let root = trace.span("POST /checkout").unwrap();
     let tax = trace.span("tax").unwrap();
     assert_eq!(tax.parent_id, Some(root.span_id));
-    assert_eq!(trace.span("tax.rates").unwrap().parent_id, Some(tax.span_id));
-    assert_eq!(trace.span("receipt.render").unwrap().parent_id, Some(root.span_id));
-    for span in &trace.spans {
-        println!("{:<16} {:.3} ms on {:?}", span.name, span.duration_ms(), span.thread_name);
+    let rates = trace.span("tax.rates").unwrap();
+    assert_eq!(rates.parent_id, Some(tax.span_id));
+    let render = trace.span("receipt.render").unwrap();
+    assert_eq!(render.parent_id, Some(root.span_id));
+    for s in &trace.spans {
+        println!(
+            "{:<16} {:.3} ms on {:?}",
+            s.name,
+            s.duration_ms(),
+            s.thread_name
+        );
     }
 }
 // README end
@@ -74,7 +81,10 @@ fn readme_shows_this_example() {
         .find("## Async services")
         .expect("README has no \"Async services\" section")..];
     let block = between(section, "```rust\n", "```\n");
-    assert_eq!(block, example, "README.md's async example differs from tests/readme_async.rs");
+    assert_eq!(
+        block, example,
+        "README.md differs from tests/readme_async.rs"
+    );
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
