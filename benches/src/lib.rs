@@ -24,6 +24,7 @@
 //! harness, so `cargo test --workspace` never compiles fastrace, tracing or OpenTelemetry.
 
 pub mod alloc;
+pub mod async_work;
 pub mod cpu;
 pub mod floor;
 #[cfg(feature = "peers")]
@@ -128,11 +129,16 @@ pub trait Subject: Sync {
 /// progress (spans the library dropped never arrive) or 60 s in all; the caller reports the
 /// shortfall.
 pub fn settle<S: Subject>(s: &S) -> Accounting {
+    settle_counters(s.counters(), || s.flush())
+}
+
+/// [`settle`] for any counters and flush (the async subjects use it too).
+pub fn settle_counters(counters: &Counters, flush: impl Fn()) -> Accounting {
     let start = Instant::now();
     let mut last = u64::MAX;
     let mut last_progress = start;
     loop {
-        let acc = s.counters().snapshot();
+        let acc = counters.snapshot();
         let now = Instant::now();
         if acc.received >= acc.made
             || now.duration_since(start) > Duration::from_secs(60)
@@ -147,7 +153,7 @@ pub fn settle<S: Subject>(s: &S) -> Accounting {
             last_progress = now;
         }
         last = acc.received;
-        s.flush();
+        flush();
     }
 }
 
