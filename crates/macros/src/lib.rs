@@ -308,6 +308,22 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             };
     };
 
+    // Arguments go on the function's span, or on the root when the call started a trace.
+    let record_span = if has_args {
+        quote!(if #span_recording { #(#span_sets)* })
+    } else {
+        quote!()
+    };
+    let record_root = if has_args {
+        quote! {
+            if let ::core::option::Option::Some(#root_var) = &mut #root_var {
+                if #root_var.is_recording() { #(#root_sets)* }
+            }
+        }
+    } else {
+        quote!()
+    };
+
     let ItemFn {
         attrs,
         vis,
@@ -368,21 +384,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         sig.output = syn::parse2(quote_spanned! {output_span=>
             -> impl ::core::future::Future<Output = #ret_ty>
         })?;
-        let record_span = if has_args {
-            quote!(if #span_recording { #(#span_sets)* })
-        } else {
-            quote!()
-        };
         if allow_root {
-            let record_root = if has_args {
-                quote! {
-                    if let ::core::option::Option::Some(#root_var) = &mut #root_var {
-                        if #root_var.is_recording() { #(#root_sets)* }
-                    }
-                }
-            } else {
-                quote!()
-            };
             quote! {
                 {
                     #(#inner_attrs)*
@@ -427,16 +429,10 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         let stmts = &block.stmts;
         if allow_root {
             let attach_var = Ident::new("__reqtrace_attached", site);
-            let record = if has_args {
+            let record_span_opt = if has_args {
                 quote! {
-                    match (&mut #span_var, &mut #root_var) {
-                        (::core::option::Option::Some(#span_var), _) => {
-                            if #span_recording { #(#span_sets)* }
-                        }
-                        (_, ::core::option::Option::Some(#root_var)) => {
-                            if #root_var.is_recording() { #(#root_sets)* }
-                        }
-                        _ => {}
+                    if let ::core::option::Option::Some(#span_var) = &mut #span_var {
+                        #record_span
                     }
                 }
             } else {
@@ -454,22 +450,18 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                     } else {
                         ::core::option::Option::None
                     };
-                    #record
+                    #record_span_opt
+                    #record_root
                     #(#stmts)*
                 }
             }
         } else {
-            let record = if has_args {
-                quote!(if #span_recording { #(#span_sets)* })
-            } else {
-                quote!()
-            };
             quote! {
                 {
                     #(#inner_attrs)*
                     #tracer
                     let #mut_kw #span_var = #tracer_var.start_span(#name);
-                    #record
+                    #record_span
                     #(#stmts)*
                 }
             }
