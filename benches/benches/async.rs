@@ -7,28 +7,12 @@
 //! | `g_future_poll` | one poll (returning `Pending`) of an instrumented future in an open root | wall |
 //! | `h_async_request` | one request: root + 10 spans, each over a sub-future that yields once, until its consumer has the 11 spans | wall |
 
-use std::time::Duration;
-
 use criterion::Criterion;
 use reqtrace_benches::async_work::{
     AsyncSubject, FloorAsync, ReqtraceAsync, requests, settle_async,
 };
 use reqtrace_benches::peers::fastrace_async::FastraceAsync;
 use reqtrace_benches::results;
-
-fn config() -> Criterion {
-    let c = Criterion::default();
-    let c = if results::quick() {
-        c.warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_millis(900))
-            .sample_size(10)
-    } else {
-        c.warm_up_time(Duration::from_secs(2))
-            .measurement_time(Duration::from_secs(4))
-            .sample_size(30)
-    };
-    c.configure_from_args()
-}
 
 fn group<S: AsyncSubject>(c: &mut Criterion, s: &S) {
     c.benchmark_group("g_future_poll")
@@ -40,7 +24,7 @@ fn group<S: AsyncSubject>(c: &mut Criterion, s: &S) {
 }
 
 fn main() {
-    let mut c = config();
+    let mut c = reqtrace_benches::criterion_config();
     let floor = FloorAsync::default();
     let reqtrace = ReqtraceAsync::new();
     let fastrace = FastraceAsync::default();

@@ -98,24 +98,13 @@ pub fn requests<S: AsyncSubject>(s: &S, iters: u64) -> Duration {
     }
     let acc = crate::settle_counters(s.counters(), || s.flush());
     let elapsed = t0.elapsed();
-    warn_incomplete(s, acc);
+    crate::check_named(s.name(), acc);
     elapsed
 }
 
 /// Waits (untimed) until the consumer of `s` has every span; warns otherwise.
 pub fn settle_async<S: AsyncSubject>(s: &S) {
-    warn_incomplete(s, crate::settle_counters(s.counters(), || s.flush()));
-}
-
-fn warn_incomplete<S: AsyncSubject>(s: &S, acc: crate::Accounting) {
-    if !acc.complete() {
-        eprintln!(
-            "WARNING: {}: consumer received {} of {} spans",
-            s.name(),
-            acc.received,
-            acc.made
-        );
-    }
+    crate::check_named(s.name(), crate::settle_counters(s.counters(), || s.flush()));
 }
 
 /// The floor: the bare future (g); the request with the floor's span records (h).

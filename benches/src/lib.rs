@@ -267,14 +267,34 @@ pub fn threaded_cpu<S: Subject>(s: &S, iters: u64, threads: u64) -> Duration {
 
 /// Warns (once per call) when a library's consumer did not receive every span.
 pub fn check<S: Subject>(s: &S, acc: Accounting) {
+    check_named(s.name(), acc);
+}
+
+/// [`check`] by library name.
+pub fn check_named(name: &str, acc: Accounting) {
     if !acc.complete() {
         eprintln!(
-            "WARNING: {}: consumer received {} of {} spans",
-            s.name(),
-            acc.received,
-            acc.made
+            "WARNING: {name}: consumer received {} of {} spans",
+            acc.received, acc.made
         );
     }
+}
+
+/// The criterion configuration of every bench target: `REQTRACE_BENCH_QUICK` (see
+/// [`results::quick`]) shortens warm-up and measurement.
+#[cfg(feature = "peers")]
+pub fn criterion_config() -> criterion::Criterion {
+    let c = criterion::Criterion::default();
+    let c = if results::quick() {
+        c.warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_millis(900))
+            .sample_size(10)
+    } else {
+        c.warm_up_time(Duration::from_secs(2))
+            .measurement_time(Duration::from_secs(4))
+            .sample_size(30)
+    };
+    c.configure_from_args()
 }
 
 /// Calls `black_box` on a value (re-exported so subjects use one spelling).
