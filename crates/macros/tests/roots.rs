@@ -231,3 +231,48 @@ async fn parameters_work_as_in_an_async_fn() {
         Some(named(&trace.spans, "request").span_id)
     );
 }
+
+trait Store {
+    async fn get(&self, key: &str) -> usize;
+}
+
+struct Mem {
+    tracer: RequestTracer,
+}
+
+impl Store for Mem {
+    #[trace(tracer = &self.tracer, name = "mem.get", debug_args(key))]
+    async fn get(&self, key: &str) -> usize {
+        tokio::task::yield_now().await;
+        key.len()
+    }
+}
+
+#[trace(tracer = &tracer, name = "generic", debug_args(value))]
+async fn generic<T: std::fmt::Debug + Send>(tracer: RequestTracer, value: T) -> T {
+    tokio::task::yield_now().await;
+    value
+}
+
+/// Methods of traits with `async fn`, borrowed arguments and generic functions keep working
+/// with the rewritten signature.
+#[tokio::test(flavor = "current_thread")]
+async fn trait_methods_borrows_and_generics() {
+    let mem = Mem {
+        tracer: RequestTracer::new("svc"),
+    };
+    let root = mem.tracer.start_root("request");
+    let t = mem.tracer.clone();
+    let mem = &mem;
+    let key = String::from("abc");
+    let (out, trace) = root
+        .run(async move { (mem.get(&key).await, generic(t, vec![1, 2]).await) })
+        .await;
+    assert_eq!(out, (3, vec![1, 2]));
+    let request = named(&trace.spans, "request");
+    let get = named(&trace.spans, "mem.get");
+    assert_eq!(get.parent_id, Some(request.span_id));
+    assert_eq!(get.attribute("key"), Some(&Value::from("\"abc\"")));
+    let g = named(&trace.spans, "generic");
+    assert_eq!(g.attribute("value"), Some(&Value::from("[1, 2]")));
+}
