@@ -58,6 +58,9 @@
 //!   that the span owns, and the trace is finished when the span closes — its spans go to the
 //!   tracer's exporter, or to [`ReqtraceLayer::on_trace`]. Turn this off with
 //!   [`ReqtraceLayer::start_traces`]`(false)`; then such a span records nothing.
+//!   (`tracing-subscriber`'s registry closes a span's parent through the *calling thread's*
+//!   default subscriber: install the subscriber globally, or as the default of every runtime
+//!   thread, or a root whose child closed on a thread without it never closes.)
 //! - **Entering.** While a recorded `tracing` span is entered on a thread, it is also the
 //!   current reqtrace span there: spans started with [`RequestTracer::start_span`] inside
 //!   `#[instrument]`-ed code are its children, even on another thread that entered it.
