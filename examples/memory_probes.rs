@@ -57,7 +57,13 @@ fn big_values() {
     }
     report("big-values (held, trace open)", before, t0, &tracer, "");
     let trace = root.finish();
-    report("big-values", before, t0, &tracer, &format!("; {} spans back", trace.spans.len()));
+    report(
+        "big-values",
+        before,
+        t0,
+        &tracer,
+        &format!("; {} spans back", trace.spans.len()),
+    );
 }
 
 fn thread_churn() {
@@ -82,7 +88,10 @@ fn thread_churn() {
         before,
         t0,
         &tracer,
-        &format!("; stats() {stats_us} µs; counter blocks held {}", s.thread_blocks),
+        &format!(
+            "; stats() {stats_us} µs; counter blocks held {}",
+            s.thread_blocks
+        ),
     );
 }
 
@@ -140,7 +149,10 @@ fn main() {
         "all" => {
             let me = std::env::current_exe().expect("own path");
             for s in ["big-values", "thread-churn", "exit-spike", "never-ended"] {
-                let st = std::process::Command::new(&me).arg(s).status().expect("run probe");
+                let st = std::process::Command::new(&me)
+                    .arg(s)
+                    .status()
+                    .expect("run probe");
                 assert!(st.success(), "{s} failed");
             }
         }

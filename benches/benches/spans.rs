@@ -32,10 +32,9 @@
 //! `REQTRACE_BENCH_QUICK=1` shortens warm-up and measurement (`cargo xtask bench --quick`).
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput};
+use criterion::{BenchmarkGroup, Throughput};
 use reqtrace_benches::floor::Floor;
 use reqtrace_benches::peers::fastrace_subject::Fastrace;
 use reqtrace_benches::peers::otel_subject::Otel;
@@ -114,22 +113,8 @@ fn run<S: Subject>(g: &mut BenchmarkGroup<'_, WallTime>, scenario: Scenario, s: 
     reqtrace_benches::check(s, settle(s));
 }
 
-fn config() -> Criterion {
-    let c = Criterion::default();
-    let c = if results::quick() {
-        c.warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_millis(900))
-            .sample_size(10)
-    } else {
-        c.warm_up_time(Duration::from_secs(2))
-            .measurement_time(Duration::from_secs(4))
-            .sample_size(30)
-    };
-    c.configure_from_args()
-}
-
 fn main() {
-    let mut c = config();
+    let mut c = reqtrace_benches::criterion_config();
     let floor = Floor::new();
     let reqtrace = Reqtrace::new();
     let fastrace = Fastrace::new();

@@ -24,6 +24,7 @@
 //! harness, so `cargo test --workspace` never compiles fastrace, tracing or OpenTelemetry.
 
 pub mod alloc;
+pub mod async_work;
 pub mod cpu;
 pub mod floor;
 #[cfg(feature = "peers")]
@@ -128,11 +129,16 @@ pub trait Subject: Sync {
 /// progress (spans the library dropped never arrive) or 60 s in all; the caller reports the
 /// shortfall.
 pub fn settle<S: Subject>(s: &S) -> Accounting {
+    settle_counters(s.counters(), || s.flush())
+}
+
+/// [`settle`] for any counters and flush (the async subjects use it too).
+pub fn settle_counters(counters: &Counters, flush: impl Fn()) -> Accounting {
     let start = Instant::now();
     let mut last = u64::MAX;
     let mut last_progress = start;
     loop {
-        let acc = s.counters().snapshot();
+        let acc = counters.snapshot();
         let now = Instant::now();
         if acc.received >= acc.made
             || now.duration_since(start) > Duration::from_secs(60)
@@ -147,7 +153,7 @@ pub fn settle<S: Subject>(s: &S) -> Accounting {
             last_progress = now;
         }
         last = acc.received;
-        s.flush();
+        flush();
     }
 }
 
@@ -261,14 +267,34 @@ pub fn threaded_cpu<S: Subject>(s: &S, iters: u64, threads: u64) -> Duration {
 
 /// Warns (once per call) when a library's consumer did not receive every span.
 pub fn check<S: Subject>(s: &S, acc: Accounting) {
+    check_named(s.name(), acc);
+}
+
+/// [`check`] by library name.
+pub fn check_named(name: &str, acc: Accounting) {
     if !acc.complete() {
         eprintln!(
-            "WARNING: {}: consumer received {} of {} spans",
-            s.name(),
-            acc.received,
-            acc.made
+            "WARNING: {name}: consumer received {} of {} spans",
+            acc.received, acc.made
         );
     }
+}
+
+/// The criterion configuration of every bench target: `REQTRACE_BENCH_QUICK` (see
+/// [`results::quick`]) shortens warm-up and measurement.
+#[cfg(feature = "peers")]
+pub fn criterion_config() -> criterion::Criterion {
+    let c = criterion::Criterion::default();
+    let c = if results::quick() {
+        c.warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_millis(900))
+            .sample_size(10)
+    } else {
+        c.warm_up_time(Duration::from_secs(2))
+            .measurement_time(Duration::from_secs(4))
+            .sample_size(30)
+    };
+    c.configure_from_args()
 }
 
 /// Calls `black_box` on a value (re-exported so subjects use one spelling).

@@ -140,7 +140,7 @@ fn table(out: &Path, quick: bool, load_before: &str, load_after: &str) -> String
     let tsv = tsv(out);
     let est = |group: &str, lib: &str| median(out, group, lib);
     type Getter<'a> = Box<dyn Fn(&str) -> Option<f64> + 'a>;
-    let rows: Vec<(&str, Unit, Getter<'_>)> = vec![
+    let mut rows: Vec<(&str, Unit, Getter<'_>)> = vec![
         (
             "a. child span in an open root (ns/span)",
             Unit::Ns,
@@ -207,6 +207,7 @@ fn table(out: &Path, quick: bool, load_before: &str, load_after: &str) -> String
             Box::new(|l| lookup(&tsv, "bytes_c", l)),
         ),
     ];
+    rows.extend(async_rows(out));
 
     let mut s = String::new();
     s.push_str(&format!(
@@ -257,11 +258,53 @@ fn table(out: &Path, quick: bool, load_before: &str, load_after: &str) -> String
         s.push_str(&format!(" {cell} |"));
     }
     s.push('\n');
+    s.push_str(&async_accounting(&tsv));
     s.push_str(&format!(
         "\nratio: for ns and allocations > 1 means more than reqtrace; for throughput > 1 means \
          faster. c, d, e: one trace = root + 100 children = 101 spans. Load average before / \
          after the run: {load_before} / {load_after} (2 cores; above ~1 the numbers are noisy).\n"
     ));
+    s
+}
+
+/// Spans per request in row h (`benches/src/async_work.rs`: a root and 10 steps).
+const SPANS_PER_ASYNC_REQUEST: f64 = 11.0;
+
+/// Rows g and h (issue 10, `benches/benches/async.rs`): reqtrace beside fastrace's
+/// `FutureExt::in_span`; the floor is the same work uninstrumented.
+#[allow(clippy::type_complexity)]
+fn async_rows(out: &Path) -> Vec<(&'static str, Unit, Box<dyn Fn(&str) -> Option<f64> + '_>)> {
+    vec![
+        (
+            "g. instrumented future, one poll across an await (ns/poll)",
+            Unit::Ns,
+            Box::new(move |l| median(out, "g_future_poll", l)),
+        ),
+        (
+            "h. async request, root + 10 spans across awaits (ns/span)",
+            Unit::Ns,
+            Box::new(move |l| {
+                median(out, "h_async_request", l).map(|v| v / SPANS_PER_ASYNC_REQUEST)
+            }),
+        ),
+    ]
+}
+
+/// The async bench's accounting row: what each consumer received of what was made.
+fn async_accounting(tsv: &[(String, String, f64)]) -> String {
+    let mut s = String::from("| g, h: spans received / made |");
+    for lib in LIBS {
+        let cell = match (
+            lookup(tsv, "async_spans_received", lib),
+            lookup(tsv, "async_spans_made", lib),
+        ) {
+            (Some(r), Some(m)) if r == m => format!("all {m:.0}"),
+            (Some(r), Some(m)) => format!("**{r:.0} of {m:.0}**"),
+            _ => "—".to_string(),
+        };
+        s.push_str(&format!(" {cell} |"));
+    }
+    s.push('\n');
     s
 }
 

@@ -38,6 +38,16 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
     }
+
+    impl<F> PinnedDrop for Instrumented<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped unfinished while carrying `start_trace` traces: give them back to the
+            // dropping thread (before the span ends, so it joins them).
+            if let Some(p) = this.project().parked.take() {
+                span_ops::unpark(p);
+            }
+        }
+    }
 }
 
 impl<F> std::fmt::Debug for Instrumented<F> {

@@ -402,6 +402,15 @@ pub(crate) struct Current {
     pub parent_for_new: u64,
 }
 
+/// Whether the calling thread is working in a trace of this tracer (one thread-local read).
+pub(crate) fn has_trace(inner: &Arc<TracerInner>) -> bool {
+    with_state(|st| {
+        st.find(inner)
+            .is_some_and(|i| !st.tracers[i].frames.is_empty())
+    })
+    .unwrap_or(false)
+}
+
 pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Current> {
     with_state(|st| {
         let slot = st.find(inner)?;
@@ -542,6 +551,16 @@ pub(crate) fn enter_scope(
         restore(inner, t);
     }
     key
+}
+
+/// Puts parked trace frames back on the calling thread without entering a scope: a future
+/// dropped before it finished (a `select!` branch that lost, a timeout) gives back the
+/// traces it carried, to the code that dropped it.
+pub(crate) fn unpark(p: Parked) {
+    for t in p.below.into_iter().chain(p.above) {
+        let inner = Arc::clone(&t.tracer.0);
+        restore(&inner, t);
+    }
 }
 
 fn restore(inner: &Arc<TracerInner>, trace: Arc<TraceShared>) {

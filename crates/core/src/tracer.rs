@@ -339,6 +339,12 @@ impl RequestTracer {
         finished.map(|f| f.trace)
     }
 
+    /// Whether a trace of this tracer is current on this thread (started with `start_trace`,
+    /// or attached from a context): cheaper than [`RequestTracer::trace_id`].
+    pub fn has_trace(&self) -> bool {
+        span_ops::has_trace(&self.inner)
+    }
+
     /// The current trace's id on this thread.
     pub fn trace_id(&self) -> Option<TraceId> {
         span_ops::current(&self.inner, false).map(|c| c.trace_id)

@@ -294,16 +294,17 @@ impl std::fmt::Debug for Probe<'_> {
     }
 }
 
-#[trace(args(a), debug_args(b))]
+#[trace(args(a), debug_args(b), root = false)]
 fn probed(a: Probe<'_>, b: Probe<'_>) {
     let _moved = (a, b);
 }
 
-#[trace(args(a), debug_args(b))]
+#[trace(args(a), debug_args(b), root = false)]
 async fn probed_async(a: Probe<'_>, b: Probe<'_>) {
     let _moved = (a, b);
 }
 
+/// With `root = false` (with the default, such a call starts a trace: `tests/roots.rs`).
 #[test]
 fn outside_a_trace_nothing_is_recorded_and_arguments_are_left_alone() {
     let c = Counted::default();

@@ -50,9 +50,17 @@
 //! - **Spans.** Each `tracing` span created while a reqtrace trace is active becomes a reqtrace
 //!   span with the same name (a detached [`reqtrace_core::Span`], so it may be entered, moved
 //!   and closed on any thread). Its parent is the reqtrace span of its `tracing` parent when
-//!   that one is recorded, otherwise the calling thread's current reqtrace span. A `tracing`
-//!   span created with no reqtrace trace active (or in an unsampled trace) records nothing,
-//!   and neither do its events.
+//!   that one is recorded, otherwise the calling thread's current reqtrace span. In an
+//!   unsampled trace a span records nothing, and neither do its events.
+//! - **Traces.** A `tracing` span with no parent, created while no reqtrace trace is current
+//!   on the thread (the first span of a request in a service instrumented only with
+//!   `#[instrument]`), starts a trace: it becomes the root of a [`reqtrace_core::RootSpan`]
+//!   that the span owns, and the trace is finished when the span closes — its spans go to the
+//!   tracer's exporter, or to [`ReqtraceLayer::on_trace`]. Turn this off with
+//!   [`ReqtraceLayer::start_traces`]`(false)`; then such a span records nothing.
+//!   (`tracing-subscriber`'s registry closes a span's parent through the *calling thread's*
+//!   default subscriber: install the subscriber globally, or as the default of every runtime
+//!   thread, or a root whose child closed on a thread without it never closes.)
 //! - **Entering.** While a recorded `tracing` span is entered on a thread, it is also the
 //!   current reqtrace span there: spans started with [`RequestTracer::start_span`] inside
 //!   `#[instrument]`-ed code are its children, even on another thread that entered it.
@@ -73,11 +81,15 @@
 //! attributes when it has any) and, on every enter, attaching its context on the thread. See
 //! `benches/bridge.rs` for the numbers beside plain `tracing`.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use reqtrace_core::{AttachGuard, KeyValue, RequestTracer, Span, SpanContext, Value};
+use reqtrace_core::{
+    AttachGuard, KeyValue, RequestTracer, RootSpan, Span, SpanContext, Trace, Value,
+};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
@@ -105,24 +117,78 @@ pub struct ReqtraceLayer {
     tracer: RequestTracer,
     /// Tells this layer's entries on the per-thread entered stack from another layer's.
     token: u64,
+    /// Whether a span with no parent, opened with no trace current, starts a trace.
+    start_traces: bool,
+    /// Receives the traces this layer started, when their root span closes.
+    on_trace: Option<OnTrace>,
 }
+
+/// The callback given to [`ReqtraceLayer::on_trace`].
+type OnTrace = Arc<dyn Fn(Trace) + Send + Sync>;
 
 impl fmt::Debug for ReqtraceLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReqtraceLayer")
             .field("tracer", &self.tracer)
+            .field("start_traces", &self.start_traces)
+            .field("on_trace", &self.on_trace.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl ReqtraceLayer {
-    /// A layer recording into `tracer`'s traces.
+    /// A layer recording into `tracer`'s traces. A span opened with no parent while no trace
+    /// is current starts one (see [`ReqtraceLayer::start_traces`]).
     pub fn new(tracer: RequestTracer) -> Self {
         static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
         ReqtraceLayer {
             tracer,
             token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
+            start_traces: true,
+            on_trace: None,
         }
+    }
+
+    /// Whether a `tracing` span with no parent, opened while no reqtrace trace is current on
+    /// the thread, starts a trace with itself as the root (default: yes, so a service
+    /// instrumented only with `#[instrument]` records its requests). The trace is a
+    /// [`RootSpan`] owned by the span and finished when the span closes: its spans go to the
+    /// tracer's exporter, or to [`ReqtraceLayer::on_trace`]. With `false`, such spans record
+    /// nothing (the seed's behaviour: only code inside `start_trace` … `end_trace` or a
+    /// `RootSpan` is recorded).
+    pub fn start_traces(mut self, on: bool) -> Self {
+        self.start_traces = on;
+        self
+    }
+
+    /// Calls `f` with each trace this layer started (see [`ReqtraceLayer::start_traces`])
+    /// when its root span closes, on the thread that closes it. The trace holds its spans
+    /// when the tracer retains traces (the default without an exporter); with an exporter
+    /// the spans go there and `f` gets the trace's metadata. Without `on_trace` (and without
+    /// an exporter) nobody takes such traces and their spans are counted as abandoned.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use reqtrace_core::RequestTracer;
+    /// use reqtrace_tracing::ReqtraceLayer;
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let traces = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&traces);
+    /// let layer = ReqtraceLayer::new(RequestTracer::new("svc"))
+    ///     .on_trace(move |t| sink.lock().unwrap().push(t));
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     let _request = tracing::info_span!("request").entered(); // no trace yet: starts one
+    ///     let _db = tracing::info_span!("db").entered();
+    /// });
+    /// let traces = traces.lock().unwrap();
+    /// assert_eq!(traces.len(), 1);
+    /// let request = traces[0].span("request").unwrap();
+    /// assert_eq!(traces[0].span("db").unwrap().parent_id, Some(request.span_id));
+    /// ```
+    pub fn on_trace(mut self, f: impl Fn(Trace) + Send + Sync + 'static) -> Self {
+        self.on_trace = Some(Arc::new(f));
+        self
     }
 
     /// The tracer spans are recorded with.
@@ -148,9 +214,39 @@ impl ReqtraceLayer {
 /// chained behind the first (no extra allocation in the usual one-layer case).
 struct Recorded {
     token: u64,
-    span: Span,
+    span: Target,
     context: SpanContext,
     next: Option<Box<Recorded>>,
+}
+
+/// What a recorded `tracing` span is on the reqtrace side: a span of a trace, or the root of
+/// a trace it started.
+enum Target {
+    Span(Span),
+    Root(RootSpan),
+}
+
+impl Target {
+    fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        match self {
+            Target::Span(s) => s.set_attribute(key, value),
+            Target::Root(r) => r.set_attribute(key, value),
+        }
+    }
+
+    fn set_error(&mut self, message: impl Into<String>) {
+        match self {
+            Target::Span(s) => s.set_error(message),
+            Target::Root(r) => r.set_error(message),
+        }
+    }
+
+    fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        match self {
+            Target::Span(s) => s.add_event(name, attributes),
+            Target::Root(r) => r.add_event(name, attributes),
+        }
+    }
 }
 
 impl Recorded {
@@ -218,24 +314,34 @@ where
         let Some(span_ref) = ctx.span(id) else {
             return;
         };
+        let name = attrs.metadata().name();
         let mut span = match span_ref.parent() {
             Some(parent) if !self.is_top_entered(&parent.id()) => {
                 // An explicit parent, or one entered before this layer saw it: start the span
                 // under the parent's reqtrace context.
                 let ext = parent.extensions();
-                match self.recorded(&ext) {
+                Target::Span(match self.recorded(&ext) {
                     Some(r) => self
                         .tracer
-                        .start_detached_span_with_parent(attrs.metadata().name(), &r.context),
-                    None => self.tracer.start_detached_span(attrs.metadata().name()),
-                }
+                        .start_detached_span_with_parent(name, &r.context),
+                    None => self.tracer.start_detached_span(name),
+                })
+            }
+            // No parent at all and no trace current: the span starts a trace (its root),
+            // even an unsampled one, so that its children follow the sampling decision.
+            None if self.start_traces && !self.tracer.has_trace() => {
+                Target::Root(self.tracer.start_root(name))
             }
             // No parent, or the parent is the span entered last on this thread (already
             // current for reqtrace): the current reqtrace span is the parent.
-            _ => self.tracer.start_detached_span(attrs.metadata().name()),
+            _ => Target::Span(self.tracer.start_detached_span(name)),
         };
-        let Some(context) = span.context() else {
-            return;
+        let context = match &span {
+            Target::Span(s) => match s.context() {
+                Some(c) => c,
+                None => return,
+            },
+            Target::Root(r) => r.context(),
         };
         attrs.record(&mut Fields(&mut SpanVisitor { span: &mut span }));
         let recorded = Recorded {
@@ -346,8 +452,14 @@ where
                 None => None,
             }
         };
-        if let Some(r) = recorded {
-            r.span.end();
+        match recorded.map(|r| r.span) {
+            Some(Target::Span(s)) => s.end(),
+            Some(Target::Root(root)) => match &self.on_trace {
+                Some(f) => f(root.finish()),
+                // Finishing hands the spans to the exporter (if any).
+                None => drop(root),
+            },
+            None => {}
         }
     }
 }
@@ -386,7 +498,7 @@ impl<S: FieldSink> Visit for Fields<'_, S> {
 
 /// Turns a span's fields into attributes (and an `error` field into its status).
 struct SpanVisitor<'a> {
-    span: &'a mut Span,
+    span: &'a mut Target,
 }
 
 impl FieldSink for SpanVisitor<'_> {

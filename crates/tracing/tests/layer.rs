@@ -307,9 +307,13 @@ fn an_error_field_sets_the_error_status() {
     });
 }
 
+/// With `start_traces(false)` (by default such spans start a trace: `tests/roots.rs`).
 #[test]
 fn spans_outside_a_trace_record_nothing() {
-    let (tracer, dispatch) = setup();
+    let tracer = RequestTracer::new("bridge-test");
+    let dispatch: Dispatch = tracing_subscriber::registry()
+        .with(ReqtraceLayer::new(tracer.clone()).start_traces(false))
+        .into();
     dispatcher::with_default(&dispatch, || {
         // No trace: runs normally, records nothing.
         assert_eq!(outer(1), 5);
