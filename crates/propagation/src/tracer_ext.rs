@@ -1,6 +1,8 @@
 //! [`TracerExt`]: propagation methods on [`RequestTracer`].
 
-use reqtrace_core::{RequestTracer, SpanContext};
+use std::borrow::Cow;
+
+use reqtrace_core::{RequestTracer, RootBuilder, RootSpan, SpanContext};
 
 use crate::baggage::Baggage;
 use crate::carrier::{Extractor, Injector};
@@ -78,6 +80,46 @@ pub trait TracerExt: sealed::Sealed {
     /// (including duplicated), starts a new trace instead (with no `tracestate`). Returns what
     /// was extracted; its `span_context` is `None` exactly when the trace was restarted.
     fn start_trace_from_carrier<E: Extractor + ?Sized>(&self, carrier: &E) -> Propagated;
+
+    /// Server side, for async services: like [`TracerExt::start_trace_from_carrier`], but the
+    /// trace is an owned [`RootSpan`] named `name` (its parent the remote span, its
+    /// `tracestate` kept), finished from any thread or task. Returns it with what was
+    /// extracted (`span_context` is `None` exactly when the trace was restarted).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use reqtrace_core::RequestTracer;
+    /// use reqtrace_propagation::TracerExt;
+    ///
+    /// let tracer = RequestTracer::new("backend");
+    /// let mut headers = HashMap::new();
+    /// headers.insert(
+    ///     "traceparent".to_owned(),
+    ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    /// );
+    /// let (root, extracted) = tracer.start_root_from_carrier("GET /x", &headers);
+    /// assert!(extracted.span_context.is_some());
+    /// let trace = root.finish();
+    /// assert_eq!(trace.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// assert_eq!(trace.spans[0].parent_id.unwrap().to_string(), "00f067aa0ba902b7");
+    /// ```
+    fn start_root_from_carrier<E: Extractor + ?Sized>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        carrier: &E,
+    ) -> (RootSpan, Propagated) {
+        let (builder, cx) = self.root_builder_from_carrier(name, carrier);
+        (builder.start(), cx)
+    }
+
+    /// A [`RootBuilder`] that continues the carrier's remote parent and `tracestate` (or
+    /// starts fresh when `traceparent` is absent or invalid), to set the kind or attributes
+    /// before starting it.
+    fn root_builder_from_carrier<E: Extractor + ?Sized>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        carrier: &E,
+    ) -> (RootBuilder<'_>, Propagated);
 }
 
 impl TracerExt for RequestTracer {
@@ -114,6 +156,22 @@ impl TracerExt for RequestTracer {
         let mut cx = self.current_propagated().unwrap_or_default();
         cx.baggage = baggage.clone();
         cx.inject(carrier);
+    }
+
+    fn root_builder_from_carrier<E: Extractor + ?Sized>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        carrier: &E,
+    ) -> (RootBuilder<'_>, Propagated) {
+        let cx = Propagated::extract(carrier);
+        let mut builder = self.root_builder(name);
+        if let Some(parent) = &cx.span_context {
+            builder = builder.parent(parent);
+            if !cx.trace_state.is_empty() {
+                builder = builder.trace_state(cx.trace_state.to_string());
+            }
+        }
+        (builder, cx)
     }
 
     fn start_trace_from_carrier<E: Extractor + ?Sized>(&self, carrier: &E) -> Propagated {
