@@ -17,7 +17,7 @@ use crate::guard::AttachGuard;
 use crate::ids::SpanContext;
 use crate::span::Span;
 use crate::span_ops::{self, Parked};
-use crate::trace::live_trace;
+use crate::trace::{TraceShared, live_trace};
 
 pin_project_lite::pin_project! {
     /// A future with a span (or a context) that is current on every poll
@@ -34,6 +34,8 @@ pin_project_lite::pin_project! {
     pub struct Instrumented<F> {
         span: Option<Span>,
         ctx: Option<SpanContext>,
+        // The live trace `ctx` joins, found once (not per poll).
+        trace: Option<Arc<TraceShared>>,
         parked: Option<Parked>,
         #[pin]
         fut: F,
@@ -67,9 +69,11 @@ impl<F> Instrumented<F> {
     }
 
     pub(crate) fn with_parts(span: Option<Span>, ctx: Option<SpanContext>, fut: F) -> Self {
+        let trace = ctx.as_ref().and_then(live_trace);
         Instrumented {
             span,
             ctx,
+            trace,
             parked: None,
             fut,
         }
@@ -91,13 +95,10 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(ctx) = this.ctx.as_ref() else {
+        let (Some(ctx), Some(trace)) = (this.ctx.as_ref(), this.trace.as_ref()) else {
             return this.fut.poll(cx);
         };
-        let inner = live_trace(ctx).map(|t| Arc::clone(&t.tracer.0));
-        let scope = inner
-            .as_ref()
-            .and_then(|i| span_ops::enter_scope(i, ctx, this.parked.take()));
+        let scope = span_ops::enter_scope(trace, ctx.span_id.to_u64(), this.parked.take());
         let out = this.fut.poll(cx);
         if let Some(key) = scope {
             *this.parked = span_ops::exit_scope(key, out.is_pending());

@@ -534,19 +534,21 @@ pub(crate) struct Parked {
     above: Vec<Arc<TraceShared>>,
 }
 
-/// Enters a poll scope: puts back parked trace frames (if any) around the attached `ctx`.
+/// Enters a poll scope: attaches span `parent` of `trace`, with parked trace frames (if any)
+/// put back around it.
 pub(crate) fn enter_scope(
-    inner: &Arc<TracerInner>,
-    ctx: &SpanContext,
+    trace: &Arc<TraceShared>,
+    parent: u64,
     parked: Option<Parked>,
 ) -> Option<FrameKey> {
+    let inner = &trace.tracer.0;
     let Some(p) = parked else {
-        return attach(inner, ctx);
+        return attach_trace(inner, Arc::clone(trace), parent);
     };
     if let Some(t) = p.below {
         restore(inner, t);
     }
-    let key = attach(inner, ctx);
+    let key = attach_trace(inner, Arc::clone(trace), parent);
     for t in p.above {
         restore(inner, t);
     }
