@@ -124,3 +124,61 @@ impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
         (**self).try_clone()
     }
 }
+
+/// An exporter that keeps every span it is given in memory: for tests, examples and small
+/// tools. Clones share the spans (keep one clone, give the other to the tracer), and it offers
+/// itself for concurrent exports.
+///
+/// ```
+/// use reqtrace_core::{BatchConfig, InMemoryExporter, RequestTracer};
+///
+/// let sink = InMemoryExporter::new();
+/// let tracer = RequestTracer::builder("svc")
+///     .exporter(sink.clone(), BatchConfig::default())
+///     .build();
+/// drop(tracer.start_root("request"));
+/// tracer.shutdown().unwrap();
+/// assert_eq!(sink.take().len(), 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct InMemoryExporter {
+    spans: std::sync::Arc<parking_lot::Mutex<Vec<SpanData>>>,
+}
+
+impl InMemoryExporter {
+    /// An empty exporter.
+    pub fn new() -> Self {
+        InMemoryExporter::default()
+    }
+
+    /// A copy of the spans received so far, in the order they arrived.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.spans.lock().clone()
+    }
+
+    /// The spans received so far, leaving it empty.
+    pub fn take(&self) -> Vec<SpanData> {
+        std::mem::take(&mut *self.spans.lock())
+    }
+
+    /// How many spans it holds.
+    pub fn len(&self) -> usize {
+        self.spans.lock().len()
+    }
+
+    /// Whether it holds no span.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SpanExporter for InMemoryExporter {
+    fn export(&mut self, batch: &[SpanData], _: &Resource) -> Result<(), ExportError> {
+        self.spans.lock().extend_from_slice(batch);
+        Ok(())
+    }
+
+    fn try_clone(&self) -> Option<Box<dyn SpanExporter>> {
+        Some(Box::new(self.clone()))
+    }
+}

@@ -84,7 +84,7 @@ mod tracer;
 
 pub use config::{BatchConfig, Limits};
 pub use data::{Event, SpanData, SpanKind, StatusCode, Trace};
-pub use export::{ExportError, Resource, SpanExporter};
+pub use export::{ExportError, InMemoryExporter, Resource, SpanExporter};
 pub use future::{FutureExt, Instrumented, bind};
 pub use guard::{AttachGuard, SpanGuard};
 pub use ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};

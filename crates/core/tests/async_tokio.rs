@@ -23,12 +23,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqtrace_core::{
-    BatchConfig, ExportError, FutureExt, RequestTracer, Resource, SpanData, SpanExporter, Stats,
-    TraceId, Value,
+    BatchConfig, FutureExt, InMemoryExporter, RequestTracer, SpanData, Stats, TraceId, Value,
 };
 
 const REQUESTS: usize = 500;
@@ -162,21 +160,10 @@ fn check_tree(trace_id: TraceId, spans: &[SpanData]) -> Result<i64, String> {
     Ok(req)
 }
 
-/// Collects every exported span.
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanExporter for Collector {
-    fn export(&mut self, batch: &[SpanData], _: &Resource) -> Result<(), ExportError> {
-        self.0.lock().unwrap().extend_from_slice(batch);
-        Ok(())
-    }
-}
-
-impl Collector {
-    /// Groups the spans by trace, checks every tree, and that requests 0..n each came once.
-    fn check(&self, n: usize) {
-        let spans = std::mem::take(&mut *self.0.lock().unwrap());
+/// Groups the spans by trace, checks every tree, and that requests 0..n each came once.
+fn check_exported(sink: &InMemoryExporter, n: usize) {
+    {
+        let spans = sink.take();
         assert_eq!(spans.len(), n * SPANS_PER_REQUEST, "spans at the exporter");
         let mut traces: BTreeMap<TraceId, Vec<SpanData>> = BTreeMap::new();
         for s in spans {
@@ -291,7 +278,7 @@ async fn pull(style: Style) {
 
 /// Push mode: the exporter receives every request's spans.
 async fn push(style: Style, n: usize, config: BatchConfig) {
-    let sink = Collector::default();
+    let sink = InMemoryExporter::new();
     let t = RequestTracer::builder("svc")
         .exporter(sink.clone(), config)
         .build();
@@ -305,7 +292,7 @@ async fn push(style: Style, n: usize, config: BatchConfig) {
     assert_eq!(s.export.exported, (n * SPANS_PER_REQUEST) as u64, "{s:#?}");
     assert_eq!(s.export.dropped_queue_full, 0, "{s:#?}");
     assert_eq!(s.export.in_queue, 0, "{s:#?}");
-    sink.check(n);
+    check_exported(&sink, n);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -360,7 +347,7 @@ async fn burst_of_2000_requests_drops_nothing() {
 /// 10,000 spans is far below `max_queue_spans` (65,536), so nothing may be dropped.
 #[test]
 fn one_span_batch_burst() {
-    let sink = Collector::default();
+    let sink = InMemoryExporter::new();
     let t = RequestTracer::builder("svc")
         .exporter(sink.clone(), BatchConfig::default())
         .build();
@@ -371,7 +358,7 @@ fn one_span_batch_burst() {
     let s = t.stats();
     assert_eq!(s.dropped, reqtrace_core::DroppedSpans::default(), "{s:#?}");
     assert_eq!(s.export.exported, 10_000);
-    assert_eq!(sink.0.lock().unwrap().len(), 10_000);
+    assert_eq!(sink.len(), 10_000);
 }
 
 // ---------------------------------------------------------------------------------------------

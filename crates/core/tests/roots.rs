@@ -4,11 +4,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use reqtrace_core::{
-    FutureExt, KeyValue, RequestTracer, SpanExporter, SpanKind, StatusCode, Trace,
+    FutureExt, InMemoryExporter, KeyValue, RequestTracer, SpanKind, StatusCode, Trace,
 };
 
 /// A future that is pending once, then ready.
@@ -290,23 +289,9 @@ fn dropping_a_root_without_an_exporter_counts_its_spans_abandoned() {
     assert_eq!(s.spans_finished, s.spans_delivered + s.dropped.total());
 }
 
-#[derive(Clone, Default)]
-struct Collect(Arc<parking_lot::Mutex<Vec<reqtrace_core::SpanData>>>);
-
-impl SpanExporter for Collect {
-    fn export(
-        &mut self,
-        batch: &[reqtrace_core::SpanData],
-        _: &reqtrace_core::Resource,
-    ) -> Result<(), reqtrace_core::ExportError> {
-        self.0.lock().extend_from_slice(batch);
-        Ok(())
-    }
-}
-
 #[test]
 fn dropping_a_root_sends_its_spans_to_the_exporter() {
-    let sink = Collect::default();
+    let sink = InMemoryExporter::new();
     let tracer = RequestTracer::builder("svc")
         .exporter(sink.clone(), reqtrace_core::BatchConfig::default())
         .build();
@@ -321,7 +306,7 @@ fn dropping_a_root_sends_its_spans_to_the_exporter() {
     tracer
         .force_flush(std::time::Duration::from_secs(10))
         .unwrap();
-    let spans = sink.0.lock().clone();
+    let spans = sink.spans();
     assert_eq!(spans.len(), 2);
     let root = spans.iter().find(|s| s.name == "root").unwrap();
     assert_eq!(root.status, StatusCode::Error);

@@ -1,13 +1,11 @@
 //! Tail sampling: each policy keeps exactly the traces it should, drops are counted per rule and
 //! per span, and kept traces say why.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use reqtrace_core::{
-    BatchConfig, ExportError, RequestTracer, Resource, SpanData, SpanExporter, TailPolicy,
-    TailRuleStats, TailSampler, Trace, Value,
+    BatchConfig, InMemoryExporter, RequestTracer, TailPolicy, TailRuleStats, TailSampler, Trace,
+    Value,
 };
 
 fn tracer(policies: &[TailPolicy]) -> RequestTracer {
@@ -207,19 +205,9 @@ fn policies_combine_in_order_and_the_first_decision_wins() {
     assert_eq!(stats_of(&s, "rate_limit").dropped, 3);
 }
 
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanExporter for Collect {
-    fn export(&mut self, batch: &[SpanData], _: &Resource) -> Result<(), ExportError> {
-        self.0.lock().extend_from_slice(batch);
-        Ok(())
-    }
-}
-
 #[test]
 fn only_kept_traces_reach_the_exporter_and_they_say_why() {
-    let sink = Collect::default();
+    let sink = InMemoryExporter::new();
     let t = RequestTracer::builder("svc")
         .exporter(sink.clone(), BatchConfig::default())
         .tail_sampler(TailSampler::new().policy(TailPolicy::Error))
@@ -239,7 +227,7 @@ fn only_kept_traces_reach_the_exporter_and_they_say_why() {
         assert!(trace.spans.is_empty());
     }
     t.force_flush(Duration::from_secs(10)).unwrap();
-    let spans = sink.0.lock().clone();
+    let spans = sink.spans();
     assert_eq!(spans.len(), 20);
     for s in spans.iter().filter(|s| s.name == "handler") {
         assert_eq!(

@@ -4,28 +4,15 @@
 //! `root = false`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqtrace_core::{
-    BatchConfig, ExportError, RequestTracer, Resource, SpanData, SpanExporter, Stats, TraceId,
-    Value,
+    BatchConfig, InMemoryExporter, RequestTracer, SpanData, Stats, TraceId, Value,
 };
 use reqtrace_macros::trace;
 
-/// Collects every exported span.
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanExporter for Collector {
-    fn export(&mut self, batch: &[SpanData], _: &Resource) -> Result<(), ExportError> {
-        self.0.lock().unwrap().extend_from_slice(batch);
-        Ok(())
-    }
-}
-
-fn exporting() -> (RequestTracer, Collector) {
-    let sink = Collector::default();
+fn exporting() -> (RequestTracer, InMemoryExporter) {
+    let sink = InMemoryExporter::new();
     let t = RequestTracer::builder("svc")
         .exporter(sink.clone(), BatchConfig::default())
         .build();
@@ -33,10 +20,13 @@ fn exporting() -> (RequestTracer, Collector) {
 }
 
 /// Flushes and returns the exported spans grouped by trace, with the stats.
-fn exported(t: &RequestTracer, sink: &Collector) -> (BTreeMap<TraceId, Vec<SpanData>>, Stats) {
+fn exported(
+    t: &RequestTracer,
+    sink: &InMemoryExporter,
+) -> (BTreeMap<TraceId, Vec<SpanData>>, Stats) {
     t.force_flush(Duration::from_secs(30)).unwrap();
     let mut traces: BTreeMap<TraceId, Vec<SpanData>> = BTreeMap::new();
-    for s in sink.0.lock().unwrap().drain(..) {
+    for s in sink.take() {
         traces.entry(s.trace_id).or_default().push(s);
     }
     (traces, t.stats())

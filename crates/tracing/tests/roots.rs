@@ -8,23 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqtrace_core::{
-    BatchConfig, ExportError, RequestTracer, Resource, Sampler, SpanData, SpanExporter, Trace,
-    TraceId, Value,
+    BatchConfig, InMemoryExporter, RequestTracer, Sampler, SpanData, Trace, TraceId, Value,
 };
 use reqtrace_tracing::ReqtraceLayer;
 use tracing::{Dispatch, Instrument, dispatcher, instrument};
 use tracing_subscriber::prelude::*;
-
-/// Collects every exported span.
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanExporter for Collector {
-    fn export(&mut self, batch: &[SpanData], _: &Resource) -> Result<(), ExportError> {
-        self.0.lock().unwrap().extend_from_slice(batch);
-        Ok(())
-    }
-}
 
 fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
     let mut it = spans.iter().filter(|s| s.name == name);
@@ -164,7 +152,7 @@ async fn load(id: i64) -> i64 {
 #[test]
 fn an_instrument_only_async_service_is_recorded() {
     const N: i64 = 200;
-    let sink = Collector::default();
+    let sink = InMemoryExporter::new();
     let tracer = RequestTracer::builder("svc")
         .exporter(sink.clone(), BatchConfig::default())
         .build();
@@ -194,7 +182,7 @@ fn an_instrument_only_async_service_is_recorded() {
     });
     tracer.force_flush(Duration::from_secs(30)).unwrap();
     let mut traces: BTreeMap<TraceId, Vec<SpanData>> = BTreeMap::new();
-    for s in sink.0.lock().unwrap().drain(..) {
+    for s in sink.take() {
         traces.entry(s.trace_id).or_default().push(s);
     }
     assert_eq!(traces.len(), N as usize);
