@@ -10,27 +10,8 @@ use std::borrow::Cow;
 use crate::config::Limits;
 use crate::data::Event;
 use crate::stats::{self, SharedCounters};
+pub(crate) use crate::value::cut_str;
 use crate::value::{KeyValue, Value};
-
-/// Cuts `s` to at most `max` bytes at a character boundary, freeing the rest. Returns whether
-/// it was cut.
-pub(crate) fn cut_str(s: &mut Cow<'static, str>, max: usize) -> bool {
-    if s.len() <= max {
-        return false;
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    match s {
-        Cow::Borrowed(b) => *s = Cow::Borrowed(&b[..cut]),
-        Cow::Owned(o) => {
-            o.truncate(cut);
-            o.shrink_to_fit();
-        }
-    }
-    true
-}
 
 /// Whether `v` may exceed the limits (a cheap pre-check before [`Value::limit`]).
 #[inline]

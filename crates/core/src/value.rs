@@ -88,21 +88,7 @@ impl Value {
     /// character boundary and freeing the rest. Returns whether anything was cut.
     pub fn truncate(&mut self, max_bytes: usize) -> bool {
         match self {
-            Value::String(s) if s.len() > max_bytes => {
-                let mut cut = max_bytes;
-                while !s.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                match s {
-                    Cow::Borrowed(b) => *s = Cow::Borrowed(&b[..cut]),
-                    Cow::Owned(o) => {
-                        // What is kept must cost what it holds: give the rest back.
-                        o.truncate(cut);
-                        o.shrink_to_fit();
-                    }
-                }
-                true
-            }
+            Value::String(s) => cut_str(s, max_bytes),
             Value::Array(items) => {
                 let mut any = false;
                 for v in items {
@@ -113,6 +99,26 @@ impl Value {
             _ => false,
         }
     }
+}
+
+/// Cuts `s` to at most `max` bytes at a character boundary, freeing the rest (what is kept
+/// costs what it holds). Returns whether it was cut.
+pub(crate) fn cut_str(s: &mut Cow<'static, str>, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    match s {
+        Cow::Borrowed(b) => *s = Cow::Borrowed(&b[..cut]),
+        Cow::Owned(o) => {
+            o.truncate(cut);
+            o.shrink_to_fit();
+        }
+    }
+    true
 }
 
 impl fmt::Display for Value {
