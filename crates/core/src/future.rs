@@ -98,9 +98,15 @@ impl<F: Future> Future for Instrumented<F> {
         let (Some(ctx), Some(trace)) = (this.ctx.as_ref(), this.trace.as_ref()) else {
             return this.fut.poll(cx);
         };
-        let scope = span_ops::enter_scope(trace, ctx.span_id.to_u64(), this.parked.take());
+        // Left on drop too, so a panicking inner future does not leave its context attached
+        // to the polling thread.
+        let mut scope = Scope(span_ops::enter_scope(
+            trace,
+            ctx.span_id.to_u64(),
+            this.parked.take(),
+        ));
         let out = this.fut.poll(cx);
-        if let Some(key) = scope {
+        if let Some(key) = scope.0.take() {
             *this.parked = span_ops::exit_scope(key, out.is_pending());
         }
         if out.is_ready()
@@ -109,6 +115,17 @@ impl<F: Future> Future for Instrumented<F> {
             s.end();
         }
         out
+    }
+}
+
+/// A poll's attached scope, left when dropped (an unwinding poll).
+struct Scope(Option<span_ops::FrameKey>);
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if let Some(key) = self.0.take() {
+            span_ops::detach(key);
+        }
     }
 }
 

@@ -317,3 +317,20 @@ fn dropping_a_root_sends_its_spans_to_the_exporter() {
     assert!(child.attribute("tenant").is_none());
     assert_eq!(tracer.stats().export.exported, 2);
 }
+
+#[test]
+fn a_panicking_future_leaves_nothing_attached_on_the_polling_thread() {
+    let tracer = RequestTracer::new("svc");
+    let root = tracer.start_root("root");
+    let span = tracer.start_detached_span_with_parent("boom", &root.context());
+    let fut = async { panic!("handler failed") }.in_span(span);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(fut)));
+    assert!(caught.is_err());
+    // The failed request's context is not current here any more.
+    assert!(!tracer.has_trace());
+    assert!(tracer.current_span_context().is_none());
+    let trace = root.finish();
+    let boom = trace.span("boom").unwrap();
+    assert_eq!(boom.status, StatusCode::Error);
+    assert_eq!(boom.error.as_deref(), Some("panicked"));
+}
