@@ -102,12 +102,28 @@ fn server_address<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<(&'a str, 
     if let Some(host) = uri.host() {
         return Some((host, uri.port_u16()));
     }
-    let value = headers.get(header::HOST)?.to_str().ok()?;
-    let authority: http::uri::Authority = value.parse().ok()?;
-    // `Authority::host` borrows the parsed value; find the same host inside the header text.
-    let host_len = authority.host().len();
-    let start = value.find(authority.host())?;
-    Some((&value[start..start + host_len], authority.port_u16()))
+    split_host_port(headers.get(header::HOST)?.to_str().ok()?)
+}
+
+/// `host[:port]` or `[v6]:port`, without allocating; `None` when it is not one (a character
+/// no host name or address has, an empty host, a port that is not a `u16`).
+fn split_host_port(value: &str) -> Option<(&str, Option<u16>)> {
+    let (host, rest) = match value.strip_prefix('[') {
+        Some(v6) => {
+            let end = v6.find(']')? + 2;
+            (&value[..end], &value[end..])
+        }
+        None => match value.rfind(':') {
+            Some(i) => (&value[..i], &value[i..]),
+            None => (value, ""),
+        },
+    };
+    let port = match rest {
+        "" => None,
+        p => Some(p.strip_prefix(':')?.parse::<u16>().ok()?),
+    };
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~[]:%".contains(&b);
+    (!host.is_empty() && host.bytes().all(allowed)).then_some((host, port))
 }
 
 #[cfg(test)]
@@ -155,6 +171,23 @@ mod tests {
         assert_eq!(get(&a, SERVER_ADDRESS), Some("10.0.0.1"));
         assert_eq!(get(&a, SERVER_PORT), None);
         assert_eq!(get(&a, USER_AGENT_ORIGINAL), None);
+    }
+
+    #[test]
+    fn host_header_forms() {
+        assert_eq!(split_host_port("a.example"), Some(("a.example", None)));
+        assert_eq!(
+            split_host_port("a.example:80"),
+            Some(("a.example", Some(80)))
+        );
+        assert_eq!(split_host_port("[::1]:8080"), Some(("[::1]", Some(8080))));
+        assert_eq!(split_host_port("[::1]"), Some(("[::1]", None)));
+        assert_eq!(split_host_port("a:99999"), None);
+        assert_eq!(split_host_port("a:"), None);
+        assert_eq!(split_host_port(":80"), None);
+        assert_eq!(split_host_port("[::1"), None);
+        assert_eq!(split_host_port("a b"), None);
+        assert_eq!(split_host_port(""), None);
     }
 
     #[test]

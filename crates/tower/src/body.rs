@@ -84,7 +84,14 @@ impl<B: Body> Body for TracedBody<B> {
         let mut this = self.project();
         let out = {
             // Spans a streaming body starts while producing a frame are the root's children.
-            let _current = this.root.as_ref().map(RootSpan::attach);
+            // A body of known length is already in memory: no attach for it (it costs a tenth
+            // of the layer).
+            let streaming = this.inner.size_hint().exact().is_none();
+            let _current = this
+                .root
+                .as_ref()
+                .filter(|_| streaming)
+                .map(RootSpan::attach);
             this.inner.as_mut().poll_frame(cx)
         };
         let done = match &out {

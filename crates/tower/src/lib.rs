@@ -63,6 +63,7 @@ pub mod attributes;
 mod body;
 pub mod client;
 mod delivery;
+mod extract;
 mod panic;
 #[cfg(feature = "reqwest")]
 mod reqwest;

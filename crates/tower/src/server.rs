@@ -26,7 +26,6 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use reqtrace_core::{FutureExt, Instrumented, RequestTracer, RootSpan, SpanKind, Trace};
-use reqtrace_propagation::Propagated;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -35,6 +34,7 @@ use crate::attributes::{
 };
 use crate::body::TracedBody;
 use crate::delivery::{OnTrace, deliver};
+use crate::extract::extract;
 use crate::panic::{self, CatchPanic};
 use crate::route::{RouteFn, default_route};
 
@@ -146,15 +146,15 @@ impl<S> std::fmt::Debug for ServerService<S> {
 impl ServerConfig {
     /// Extracts the incoming context and starts the request's root span.
     fn start<B>(&self, req: &mut Request<B>) -> RootSpan {
-        let incoming = Propagated::extract(req.headers());
+        let incoming = extract(req.headers());
         let route = self.route.and_then(|f| f(req.extensions()));
         let mut builder = self
             .tracer
             .root_builder(span_name(req.method(), route))
             .kind(SpanKind::Server)
-            .parent_opt(incoming.span_context.as_ref());
-        if !incoming.trace_state.is_empty() {
-            builder = builder.trace_state(incoming.trace_state.to_string());
+            .parent_opt(incoming.parent.as_ref());
+        if let Some(ts) = incoming.trace_state {
+            builder = builder.trace_state(ts);
         }
         let mut root = builder.start();
         if root.is_recording() {
@@ -169,8 +169,8 @@ impl ServerConfig {
                 root.set_attribute(HTTP_ROUTE, r.to_owned());
             }
         }
-        if !incoming.baggage.is_empty() {
-            req.extensions_mut().insert(incoming.baggage);
+        if let Some(baggage) = incoming.baggage {
+            req.extensions_mut().insert(baggage);
         }
         root
     }
@@ -192,13 +192,13 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let head = req.method() == http::Method::HEAD;
         let root = self.config.start(&mut req);
+        let ctx = root.context();
         let fut = {
             // Work the inner service does in `call` (routing, starting the handler) sees the
             // root too.
-            let _current = root.attach();
+            let _current = self.config.tracer.attach(&ctx);
             self.inner.call(req)
         };
-        let ctx = root.context();
         ResponseFuture {
             inner: Some(CatchPanic::new(fut).with_context(ctx)),
             root: Some(root),
