@@ -57,6 +57,16 @@ fn backend_app(tracer: RequestTracer, traces: &Collector) -> Router {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_requests_are_one_trace_each_across_three_services() {
+    across_three_services().await;
+}
+
+/// The same on one thread, where all requests interleave on it.
+#[tokio::test(flavor = "current_thread")]
+async fn the_same_on_a_current_thread_runtime() {
+    across_three_services().await;
+}
+
+async fn across_three_services() {
     let client_tracer = RequestTracer::new("client");
     let gateway_tracer = RequestTracer::new("gateway");
     let backend_tracer = RequestTracer::new("backend");
