@@ -1,0 +1,305 @@
+//! The server side: [`ServerLayer`] wraps a service that handles `http::Request`s (an axum
+//! router or route, a hyper service, a tonic server) so that each request is one trace.
+//!
+//! Per request, in order:
+//! 1. `traceparent` / `tracestate` / `baggage` are read; a missing, invalid, repeated or
+//!    oversized `traceparent` starts a fresh trace (never an error to the caller). A non-empty
+//!    baggage is put in the request's extensions (`reqtrace_propagation::Baggage`), where
+//!    handlers read it and [`crate::ClientLayer`] forwards it.
+//! 2. A SERVER root span starts, named `{method} {route}` (or `{method}`), with the request's
+//!    attributes ([`crate::attributes`]).
+//! 3. The inner service is called with the root attached, and its future is polled with the
+//!    root current on every poll (whatever thread polls it): handler spans are its children.
+//! 4. The response's status is recorded (5xx is an error) and its body is wrapped in a
+//!    [`TracedBody`]; the trace finishes when the body has been sent to its end.
+//!
+//! The trace also finishes, marked, when the handler panics (`error.type = panic`; the panic
+//! then goes on as it would without the layer), when the service returns an error, and when
+//! the request is cancelled (the response future or the body dropped early:
+//! `error.type = cancelled`).
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use reqtrace_core::{FutureExt, Instrumented, RequestTracer, RootSpan, SpanKind, Trace};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::attributes::{
+    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, request_attributes, span_name,
+};
+use crate::body::TracedBody;
+use crate::delivery::{OnTrace, deliver};
+use crate::extract::extract;
+use crate::panic::{self, CatchPanic};
+use crate::route::{RouteFn, default_route};
+
+/// A tower [`Layer`] that traces each request a server handles ([module docs](self)).
+///
+/// ```
+/// use reqtrace_core::RequestTracer;
+/// use reqtrace_tower::ServerLayer;
+///
+/// let tracer = RequestTracer::new("api");
+/// let layer = ServerLayer::new(tracer)
+///     .route_with(|ext| ext.get::<&'static str>().copied()) // how the route is found
+///     .on_trace(|trace| println!("{} spans", trace.spans.len())); // instead of the exporter
+/// # drop(layer);
+/// ```
+#[derive(Clone)]
+pub struct ServerLayer {
+    config: Arc<ServerConfig>,
+}
+
+#[derive(Clone)]
+pub(crate) struct ServerConfig {
+    tracer: RequestTracer,
+    pub(crate) on_trace: Option<OnTrace>,
+    route: Option<RouteFn>,
+    scheme: &'static str,
+}
+
+impl std::fmt::Debug for ServerLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerLayer")
+            .field("service", &self.config.tracer.service_name())
+            .field("on_trace", &self.config.on_trace.is_some())
+            .field("route", &self.config.route.is_some())
+            .field("scheme", &self.config.scheme)
+            .finish()
+    }
+}
+
+impl ServerLayer {
+    /// A layer recording into `tracer`; finished traces go to its exporter (see
+    /// [`ServerLayer::on_trace`]). With the `axum` feature, routes come from axum's
+    /// `MatchedPath`.
+    pub fn new(tracer: RequestTracer) -> Self {
+        ServerLayer {
+            config: Arc::new(ServerConfig {
+                tracer,
+                on_trace: None,
+                route: default_route(),
+                scheme: "http",
+            }),
+        }
+    }
+
+    /// Hands each finished trace to `f` (pulled with `RootSpan::finish`) instead of the
+    /// tracer's exporter. `f` runs on the thread that finishes the request (a runtime worker):
+    /// keep it short, e.g. send the trace to a channel.
+    pub fn on_trace(mut self, f: impl Fn(Trace) + Send + Sync + 'static) -> Self {
+        Arc::make_mut(&mut self.config).on_trace = Some(Arc::new(f));
+        self
+    }
+
+    /// Reads the route (`http.route`, and the span name `{method} {route}`) from the
+    /// request's extensions with `f`; `None` from `f` names the span `{method}` alone.
+    pub fn route_with(mut self, f: RouteFn) -> Self {
+        Arc::make_mut(&mut self.config).route = Some(f);
+        self
+    }
+
+    /// The `url.scheme` recorded when the request's URI has none (servers see `/path`
+    /// URIs); `"http"` unless set, e.g. `"https"` behind TLS.
+    pub fn default_scheme(mut self, scheme: &'static str) -> Self {
+        Arc::make_mut(&mut self.config).scheme = scheme;
+        self
+    }
+
+    /// The tracer the layer records into.
+    pub fn tracer(&self) -> &RequestTracer {
+        &self.config.tracer
+    }
+}
+
+impl<S> Layer<S> for ServerLayer {
+    type Service = ServerService<S>;
+
+    fn layer(&self, inner: S) -> ServerService<S> {
+        ServerService {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The service [`ServerLayer`] makes: traces each request, then calls the inner service.
+#[derive(Clone)]
+pub struct ServerService<S> {
+    inner: S,
+    config: Arc<ServerConfig>,
+}
+
+impl<S> std::fmt::Debug for ServerService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerService")
+            .field("service", &self.config.tracer.service_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// Extracts the incoming context and starts the request's root span.
+    fn start<B>(&self, req: &mut Request<B>) -> RootSpan {
+        let incoming = extract(req.headers());
+        let route = self.route.and_then(|f| f(req.extensions()));
+        let mut builder = self
+            .tracer
+            .root_builder(span_name(req.method(), route))
+            .kind(SpanKind::Server)
+            .parent_opt(incoming.parent.as_ref());
+        if let Some(ts) = incoming.trace_state {
+            builder = builder.trace_state(ts);
+        }
+        let mut root = builder.start();
+        if root.is_recording() {
+            request_attributes(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                self.scheme,
+                |k, v| root.set_attribute(k, v),
+            );
+            if let Some(r) = route {
+                root.set_attribute(HTTP_ROUTE, r.to_owned());
+            }
+        }
+        if let Some(baggage) = incoming.baggage {
+            req.extensions_mut().insert(baggage);
+        }
+        root
+    }
+}
+
+impl<S, B, RB> Service<Request<B>> for ServerService<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    RB: http_body::Body,
+{
+    type Response = Response<TracedBody<RB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let head = req.method() == http::Method::HEAD;
+        let root = self.config.start(&mut req);
+        let ctx = root.context();
+        let fut = {
+            // Work the inner service does in `call` (routing, starting the handler) sees the
+            // root too.
+            let _current = self.config.tracer.attach(&ctx);
+            self.inner.call(req)
+        };
+        ResponseFuture {
+            inner: Some(CatchPanic::new(fut).with_context(ctx)),
+            root: Some(root),
+            config: Arc::clone(&self.config),
+            head,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ServerService`]: the inner future with the request's root
+    /// current on every poll. Dropped before it completes, it finishes the trace marked
+    /// `cancelled`.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F> {
+        // Invariant: `inner` is `Some` until the future completes; `root` is `Some` until the
+        // trace is handed to the body or delivered.
+        #[pin]
+        inner: Option<Instrumented<CatchPanic<F>>>,
+        root: Option<RootSpan>,
+        config: Arc<ServerConfig>,
+        head: bool,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if let Some(mut root) = this.root.take() {
+                // The handler first, so spans it ends as it is dropped reach the trace.
+                this.inner.set(None);
+                root.set_error("cancelled: the response future was dropped before it completed");
+                root.set_attribute(ERROR_TYPE, "cancelled");
+                deliver(root, this.config.on_trace.as_ref());
+            }
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, RB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+    RB: http_body::Body,
+{
+    type Output = Result<Response<TracedBody<RB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
+            panic!("ResponseFuture polled after completion");
+        };
+        let out = match inner.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(out) => out,
+        };
+        this.inner.set(None);
+        let root = this.root.take();
+        let on_trace = this.config.on_trace.as_ref();
+        match out {
+            Ok(Ok(response)) => {
+                let (parts, body) = response.into_parts();
+                let root = root.map(|mut r| {
+                    let status = parts.status.as_u16();
+                    r.set_attribute(HTTP_RESPONSE_STATUS_CODE, i64::from(status));
+                    if parts.status.is_server_error() {
+                        r.set_error(format!("HTTP {status}"));
+                        r.set_attribute(ERROR_TYPE, Cow::Owned(status.to_string()));
+                    }
+                    r
+                });
+                let status = parts.status;
+                let sent = !*this.head
+                    && !status.is_informational()
+                    && status != http::StatusCode::NO_CONTENT
+                    && status != http::StatusCode::NOT_MODIFIED;
+                let body = TracedBody::new(body, root, Arc::clone(this.config), sent);
+                Poll::Ready(Ok(Response::from_parts(parts, body)))
+            }
+            Ok(Err(e)) => {
+                if let Some(mut r) = root {
+                    r.set_error("the service returned an error");
+                    r.set_attribute(ERROR_TYPE, std::any::type_name::<E>());
+                    deliver(r, on_trace);
+                }
+                Poll::Ready(Err(e))
+            }
+            Err(payload) => {
+                if let Some(mut r) = root {
+                    r.set_error(format!("panicked: {}", panic::message(&payload)));
+                    r.set_attribute(ERROR_TYPE, "panic");
+                    deliver(r, on_trace);
+                }
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+}
