@@ -20,6 +20,39 @@
 //! span.end();
 //! span.end(); // use of moved value
 //! ```
+//!
+//! An `AttachGuard` cannot be moved to another thread either:
+//!
+//! ```compile_fail,E0277
+//! let tracer = reqtrace_core::RequestTracer::new("svc");
+//! tracer.start_trace();
+//! let span = tracer.start_span("s");
+//! let guard = tracer.attach(&span.context().unwrap());
+//! std::thread::spawn(move || drop(guard)); // AttachGuard is not Send
+//! ```
+//!
+//! nor a guard shared with one:
+//!
+//! ```compile_fail,E0277
+//! fn needs_sync<T: Sync>(_: &T) {}
+//! let tracer = reqtrace_core::RequestTracer::new("svc");
+//! tracer.start_trace();
+//! let span = tracer.start_span("s");
+//! needs_sync(&span); // SpanGuard is not Sync
+//! ```
+//!
+//! while a detached `Span` can (the control: this one compiles):
+//!
+//! ```
+//! let tracer = reqtrace_core::RequestTracer::new("svc");
+//! tracer.start_trace();
+//! let span = tracer.start_detached_span("s");
+//! std::thread::spawn(move || span.end()).join().unwrap();
+//! assert_eq!(tracer.end_trace().unwrap().spans.len(), 1);
+//! ```
+//!
+//! Each names the error it expects, so a doctest that stops compiling for another reason
+//! fails; only nightly rustdoc checks the code, and `.ci/run` runs these with nightly.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
