@@ -196,6 +196,50 @@ impl ReqtraceLayer {
         &self.tracer
     }
 
+    /// Starts the reqtrace side of a new `tracing` span whose parent must be looked up in the
+    /// registry (explicit parents, and spans made with none of this layer's spans entered on
+    /// the thread).
+    fn start_under_parent<S>(
+        &self,
+        span_ref: &tracing_subscriber::registry::SpanRef<'_, S>,
+        name: &'static str,
+    ) -> Target
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        match span_ref.parent() {
+            Some(parent) if !self.is_top_entered(&parent.id()) => {
+                // An explicit parent, or one entered before this layer saw it: start the span
+                // under the parent's reqtrace context.
+                let ext = parent.extensions();
+                Target::Span(match self.recorded(&ext) {
+                    Some(r) => self
+                        .tracer
+                        .start_detached_span_with_parent(name, &r.context),
+                    None => self.tracer.start_detached_span(name),
+                })
+            }
+            // No parent at all and no trace current: the span starts a trace (its root),
+            // even an unsampled one, so that its children follow the sampling decision.
+            None if self.start_traces && !self.tracer.has_trace() => {
+                Target::Root(self.tracer.start_root(name))
+            }
+            // No parent, or the parent is the span entered last on this thread (already
+            // current for reqtrace): the current reqtrace span is the parent.
+            _ => Target::Span(self.tracer.start_detached_span(name)),
+        }
+    }
+
+    /// Whether this layer has a span entered (and attached) on the calling thread.
+    fn has_entered_here(&self) -> bool {
+        ENTERED
+            .try_with(|e| {
+                e.try_borrow()
+                    .is_ok_and(|e| e.iter().any(|x| x.token == self.token))
+            })
+            .unwrap_or(false)
+    }
+
     /// Whether the innermost span this layer attached on the calling thread is `id`.
     fn is_top_entered(&self, id: &Id) -> bool {
         ENTERED
@@ -315,26 +359,16 @@ where
             return;
         };
         let name = attrs.metadata().name();
-        let mut span = match span_ref.parent() {
-            Some(parent) if !self.is_top_entered(&parent.id()) => {
-                // An explicit parent, or one entered before this layer saw it: start the span
-                // under the parent's reqtrace context.
-                let ext = parent.extensions();
-                Target::Span(match self.recorded(&ext) {
-                    Some(r) => self
-                        .tracer
-                        .start_detached_span_with_parent(name, &r.context),
-                    None => self.tracer.start_detached_span(name),
-                })
-            }
-            // No parent at all and no trace current: the span starts a trace (its root),
-            // even an unsampled one, so that its children follow the sampling decision.
-            None if self.start_traces && !self.tracer.has_trace() => {
-                Target::Root(self.tracer.start_root(name))
-            }
-            // No parent, or the parent is the span entered last on this thread (already
-            // current for reqtrace): the current reqtrace span is the parent.
-            _ => Target::Span(self.tracer.start_detached_span(name)),
+        let mut span = if attrs.is_contextual() && self.has_entered_here() {
+            // Hot path (a span made inside an entered recorded span, as `#[instrument]` and
+            // `info_span!(..).entered()` do): the contextual parent is the thread's current
+            // `tracing` span, so it is either this layer's innermost entered span (attached:
+            // the current reqtrace span) or a span this layer does not record (the lookup
+            // below would also take the current reqtrace span). No registry lookup of the
+            // parent is needed.
+            Target::Span(self.tracer.start_detached_span(name))
+        } else {
+            self.start_under_parent(&span_ref, name)
         };
         let context = match &span {
             Target::Span(s) => match s.context() {
