@@ -314,17 +314,6 @@ impl Recorded {
             None => self.next = Some(Box::new(r)),
         }
     }
-
-    /// Takes the entry of `token` out of the chain behind `self`.
-    fn unlink(&mut self, token: u64) -> Option<Recorded> {
-        let next = self.next.as_mut()?;
-        if next.token != token {
-            return next.unlink(token);
-        }
-        let mut n = self.next.take()?;
-        self.next = n.next.take();
-        Some(*n)
-    }
 }
 
 impl ReqtraceLayer {
@@ -473,20 +462,15 @@ where
         let Some(span_ref) = ctx.span(&id) else {
             return;
         };
+        // Only the reqtrace side is taken out; the entry itself (holding a no-op span now) is
+        // dropped with the span's other extensions when the registry frees the slot, right
+        // after this call. That spares a map removal and moving the entry out of its box.
         let recorded = {
             let mut ext = span_ref.extensions_mut();
-            match ext.get_mut::<Recorded>() {
-                Some(first) if first.token != self.token => first.unlink(self.token),
-                Some(_) => ext.remove::<Recorded>().map(|mut first| {
-                    if let Some(rest) = first.next.take() {
-                        ext.insert(*rest);
-                    }
-                    first
-                }),
-                None => None,
-            }
+            self.recorded_mut(&mut ext)
+                .map(|r| std::mem::replace(&mut r.span, Target::Span(Span::noop())))
         };
-        match recorded.map(|r| r.span) {
+        match recorded {
             Some(Target::Span(s)) => s.end(),
             Some(Target::Root(root)) => match &self.on_trace {
                 Some(f) => f(root.finish()),
