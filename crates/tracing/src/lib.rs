@@ -80,7 +80,7 @@
 //! Each recorded span costs one reqtrace detached span (one allocation, plus one for its
 //! attributes when it has any) and, on every enter, attaching its context on the thread. See
 //! `benches/bridge.rs` for the numbers beside plain `tracing`, and row i of `cargo xtask bench`
-//! (README, Performance): a recorded span costs about 1.7× (1.85× in instructions) a `tracing`
+//! (README, Performance): a recorded span costs about 1.7× (1.8× in instructions) a `tracing`
 //! span with a minimal recording layer, about 40% of it in reqtrace-core's detached span and
 //! attach/detach.
 
