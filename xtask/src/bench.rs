@@ -20,6 +20,12 @@ use crate::util::{TaskResult, root, run_env};
 const LIBS: [&str; 5] = ["floor", "reqtrace", "fastrace", "tracing", "opentelemetry"];
 /// Spans per whole trace in scenarios c, d and e.
 const SPANS_PER_TRACE: f64 = 101.0;
+/// Spans per iteration of the encoding benches (row k: 200 traces × 25 spans).
+const ENCODE_SPANS: f64 = 5_000.0;
+/// Features of `reqtrace-benches` the run turns on. `otlp-proto` (reqtrace's own protobuf
+/// encoder in row k) needs `reqtrace_otlp::encode_protobuf_batch`, public from the
+/// wire-formats branch on: add it here once that is merged.
+const BENCH_FEATURES: &str = "peers";
 
 /// Runs the benches and prints the table.
 pub fn bench(args: &[String]) -> TaskResult {
@@ -38,7 +44,13 @@ pub fn bench(args: &[String]) -> TaskResult {
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         let out_s = out.to_string_lossy().into_owned();
         let crit_s = out.join("criterion").to_string_lossy().into_owned();
-        let mut cargo_args = vec!["bench", "-p", "reqtrace-benches", "--features", "peers"];
+        let mut cargo_args = vec![
+            "bench",
+            "-p",
+            "reqtrace-benches",
+            "--features",
+            BENCH_FEATURES,
+        ];
         if !passthrough.is_empty() {
             cargo_args.push("--");
             cargo_args.extend(passthrough.iter().copied());
@@ -208,6 +220,8 @@ fn table(out: &Path, quick: bool, load_before: &str, load_after: &str) -> String
         ),
     ];
     rows.extend(async_rows(out));
+    rows.extend(bridge_rows(out));
+    rows.extend(export_rows(&tsv));
 
     let mut s = String::new();
     s.push_str(&format!(
@@ -261,9 +275,13 @@ fn table(out: &Path, quick: bool, load_before: &str, load_after: &str) -> String
     s.push_str(&async_accounting(&tsv));
     s.push_str(&format!(
         "\nratio: for ns and allocations > 1 means more than reqtrace; for throughput > 1 means \
-         faster. c, d, e: one trace = root + 100 children = 101 spans. Load average before / \
-         after the run: {load_before} / {load_after} (2 cores; above ~1 the numbers are noisy).\n"
+         faster. c, d, e: one trace = root + 100 children = 101 spans. i: the reqtrace column is \
+         `tracing` recorded through `reqtrace-tracing`, the tracing column `tracing` with a \
+         recording layer. j: null consumer, default settings, dropped = made − received. Load \
+         average before / after the run: {load_before} / {load_after} (2 cores; above ~1 the \
+         numbers are noisy).\n"
     ));
+    s.push_str(&encode_table(out));
     s
 }
 
@@ -308,6 +326,103 @@ fn async_accounting(tsv: &[(String, String, f64)]) -> String {
     s
 }
 
+/// A table row: label, unit, and the value for a library column.
+type Row<'a> = (&'a str, Unit, Box<dyn Fn(&str) -> Option<f64> + 'a>);
+
+/// Row i: one `tracing` span through the bridge (column reqtrace) and through `tracing` with
+/// a recording layer (column tracing), criterion groups `i_bridge_child[_attrs]`.
+fn bridge_rows(out: &Path) -> Vec<Row<'_>> {
+    vec![
+        (
+            "i. `tracing` span, bridge vs recording layer (ns/span)",
+            Unit::Ns,
+            Box::new(move |l| median(out, "i_bridge_child", l)),
+        ),
+        (
+            "i. the same + 2 fields (ns/span)",
+            Unit::Ns,
+            Box::new(move |l| median(out, "i_bridge_child_attrs", l)),
+        ),
+    ]
+}
+
+/// Row j: the export path with 1 and 4 producer threads (`results.tsv`, `export_*`).
+fn export_rows(tsv: &[(String, String, f64)]) -> Vec<Row<'_>> {
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    for (threads, made, received, dropped) in [
+        (
+            1,
+            "j. export, 1 producer: made (M spans/s)",
+            "j. export, 1 producer: through the consumer (M spans/s)",
+            "j. export, 1 producer: dropped (% of made)",
+        ),
+        (
+            4,
+            "j. export, 4 producers: made (M spans/s)",
+            "j. export, 4 producers: through the consumer (M spans/s)",
+            "j. export, 4 producers: dropped (% of made)",
+        ),
+    ] {
+        for (label, key, unit) in [
+            (made, "made_mps", Unit::Mps),
+            (received, "received_mps", Unit::Mps),
+            (dropped, "dropped_pct", Unit::Plain),
+        ] {
+            let key = format!("export_{threads}t_{key}");
+            rows.push((label, unit, Box::new(move |l| lookup(tsv, &key, l))));
+        }
+    }
+    rows
+}
+
+/// Row k: encoding throughput (criterion group `k_encode`), reqtrace's formats beside the
+/// `opentelemetry-proto` peer of the same kind (JSON: `serde_json`; protobuf: `prost`).
+fn encode_table(out: &Path) -> String {
+    let mps = |f: &str| median(out, "k_encode", f).map(|ns| ENCODE_SPANS * 1e3 / ns);
+    let cell = |v: Option<f64>| v.map_or("—".to_string(), |v| fmt_value(v, Unit::Mps));
+    let mut s = String::from(
+        "\n### k. encoding, M spans/s (5,000 spans, 6 attributes each; ratio = reqtrace ÷ peer \
+         with the conversion)\n\n| format | reqtrace | peer: `opentelemetry-proto` + writer \
+         (with conversion) | peer, writer alone | reqtrace ÷ peer |\n| --- | ---: | ---: | ---: \
+         | ---: |\n",
+    );
+    for (label, ours, peer) in [
+        (
+            "native JSON vs serde_json",
+            "reqtrace_native",
+            "otel_serde_json",
+        ),
+        (
+            "Chrome JSON vs serde_json",
+            "reqtrace_chrome",
+            "otel_serde_json",
+        ),
+        (
+            "OTLP/JSON vs serde_json",
+            "reqtrace_otlp_json",
+            "otel_serde_json",
+        ),
+        (
+            "OTLP protobuf vs prost",
+            "reqtrace_otlp_proto",
+            "otel_prost",
+        ),
+    ] {
+        let (a, b) = (mps(ours), mps(peer));
+        let ratio = match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+            _ => "—".to_string(),
+        };
+        s.push_str(&format!(
+            "| {label} | {} | {} | {} | {ratio} |\n",
+            cell(a),
+            cell(b),
+            cell(mps(&format!("{peer}_prebuilt"))),
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +446,56 @@ mod tests {
         let t = table(&dir, true, "0", "0");
         assert!(
             t.contains("| a. child span in an open root (ns/span) | 19.5 |"),
+            "{t}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Writes a criterion `estimates.json` with `median` ns for `group/lib`.
+    fn estimate(dir: &Path, group: &str, lib: &str, median: f64) {
+        let p = dir.join("criterion").join(group).join(lib).join("new");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(
+            p.join("estimates.json"),
+            format!(r#"{{"median":{{"point_estimate":{median},"standard_error":0.1}}}}"#),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn new_rows_come_from_their_groups_and_results() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-new-{}", std::process::id()));
+        estimate(&dir, "i_bridge_child", "reqtrace", 500.0);
+        estimate(&dir, "i_bridge_child", "tracing", 250.0);
+        // 5,000 spans in 2.5 ms = 2 M spans/s; the peer 5,000 in 10 ms = 0.5 M spans/s.
+        estimate(&dir, "k_encode", "reqtrace_native", 2.5e6);
+        estimate(&dir, "k_encode", "otel_serde_json", 1.0e7);
+        std::fs::write(
+            dir.join("results.tsv"),
+            "export_4t_dropped_pct\treqtrace\t12.5\nexport_1t_received_mps\tfastrace\t3\n",
+        )
+        .unwrap();
+        let t = table(&dir, true, "0", "0");
+        assert!(
+            t.contains("| i. `tracing` span, bridge vs recording layer (ns/span) | — | 500 | — | 250 (0.50×) | — |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| j. export, 4 producers: dropped (% of made) | — | 12.50 | — | — | — |"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "| j. export, 1 producer: through the consumer (M spans/s) | — | — | 3.00 | — | — |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("| native JSON vs serde_json | 2.00 | 0.500 | — | 4.00× |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| OTLP protobuf vs prost | — | — | — | — |"),
             "{t}"
         );
         let _ = std::fs::remove_dir_all(&dir);

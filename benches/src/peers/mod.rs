@@ -8,6 +8,9 @@
 //! | tokio `tracing` 0.1 | [`tracing_subject`]: `info_span!(..).entered()`; `Registry` allocates the span slot, the recording layer stores TSC start + owned field values in the span's extensions, on close the end time, ids and fields go to a thread-local buffer | the buffer is handed over when the root closes |
 //! //! | opentelemetry_sdk 0.33 | [`otel_subject`]: `tracer.start` (random ids, sampler, `SystemTime` start, attributes `Vec`), `mark_span_as_active` attaches a `Context`; on drop the span ends and its `SpanData` is sent to the `BatchSpanProcessor` channel | the exporter, called on the processor's thread with batches of up to 512 |
 
+pub mod bridge_subject;
+pub mod encode;
+pub mod export_path;
 pub mod fastrace_async;
 pub mod fastrace_subject;
 pub mod otel_subject;

@@ -32,6 +32,13 @@ pub struct CountingExporter {
     counters: Arc<Counters>,
 }
 
+impl CountingExporter {
+    /// An exporter that counts what it receives in `counters`.
+    pub fn new(counters: Arc<Counters>) -> Self {
+        Self { counters }
+    }
+}
+
 impl SpanExporter for CountingExporter {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
         crate::consume(&batch);

@@ -98,6 +98,13 @@ pub struct RecordingLayer {
     counters: Arc<Counters>,
 }
 
+impl RecordingLayer {
+    /// A layer whose consumer counts what it receives in `counters`.
+    pub fn new(counters: Arc<Counters>) -> Self {
+        Self { counters }
+    }
+}
+
 impl<S> Layer<S> for RecordingLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,

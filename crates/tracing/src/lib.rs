@@ -79,7 +79,10 @@
 //! ## Cost
 //! Each recorded span costs one reqtrace detached span (one allocation, plus one for its
 //! attributes when it has any) and, on every enter, attaching its context on the thread. See
-//! `benches/bridge.rs` for the numbers beside plain `tracing`.
+//! `benches/bridge.rs` for the numbers beside plain `tracing`, and row i of `cargo xtask bench`
+//! (README, Performance): a recorded span costs about 1.7× (1.8× in instructions) a `tracing`
+//! span with a minimal recording layer, about 40% of it in reqtrace-core's detached span and
+//! attach/detach.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -196,6 +199,50 @@ impl ReqtraceLayer {
         &self.tracer
     }
 
+    /// Starts the reqtrace side of a new `tracing` span whose parent must be looked up in the
+    /// registry (explicit parents, and spans made with none of this layer's spans entered on
+    /// the thread).
+    fn start_under_parent<S>(
+        &self,
+        span_ref: &tracing_subscriber::registry::SpanRef<'_, S>,
+        name: &'static str,
+    ) -> Target
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        match span_ref.parent() {
+            Some(parent) if !self.is_top_entered(&parent.id()) => {
+                // An explicit parent, or one entered before this layer saw it: start the span
+                // under the parent's reqtrace context.
+                let ext = parent.extensions();
+                Target::Span(match self.recorded(&ext) {
+                    Some(r) => self
+                        .tracer
+                        .start_detached_span_with_parent(name, &r.context),
+                    None => self.tracer.start_detached_span(name),
+                })
+            }
+            // No parent at all and no trace current: the span starts a trace (its root),
+            // even an unsampled one, so that its children follow the sampling decision.
+            None if self.start_traces && !self.tracer.has_trace() => {
+                Target::Root(self.tracer.start_root(name))
+            }
+            // No parent, or the parent is the span entered last on this thread (already
+            // current for reqtrace): the current reqtrace span is the parent.
+            _ => Target::Span(self.tracer.start_detached_span(name)),
+        }
+    }
+
+    /// Whether this layer has a span entered (and attached) on the calling thread.
+    fn has_entered_here(&self) -> bool {
+        ENTERED
+            .try_with(|e| {
+                e.try_borrow()
+                    .is_ok_and(|e| e.iter().any(|x| x.token == self.token))
+            })
+            .unwrap_or(false)
+    }
+
     /// Whether the innermost span this layer attached on the calling thread is `id`.
     fn is_top_entered(&self, id: &Id) -> bool {
         ENTERED
@@ -270,17 +317,6 @@ impl Recorded {
             None => self.next = Some(Box::new(r)),
         }
     }
-
-    /// Takes the entry of `token` out of the chain behind `self`.
-    fn unlink(&mut self, token: u64) -> Option<Recorded> {
-        let next = self.next.as_mut()?;
-        if next.token != token {
-            return next.unlink(token);
-        }
-        let mut n = self.next.take()?;
-        self.next = n.next.take();
-        Some(*n)
-    }
 }
 
 impl ReqtraceLayer {
@@ -315,26 +351,16 @@ where
             return;
         };
         let name = attrs.metadata().name();
-        let mut span = match span_ref.parent() {
-            Some(parent) if !self.is_top_entered(&parent.id()) => {
-                // An explicit parent, or one entered before this layer saw it: start the span
-                // under the parent's reqtrace context.
-                let ext = parent.extensions();
-                Target::Span(match self.recorded(&ext) {
-                    Some(r) => self
-                        .tracer
-                        .start_detached_span_with_parent(name, &r.context),
-                    None => self.tracer.start_detached_span(name),
-                })
-            }
-            // No parent at all and no trace current: the span starts a trace (its root),
-            // even an unsampled one, so that its children follow the sampling decision.
-            None if self.start_traces && !self.tracer.has_trace() => {
-                Target::Root(self.tracer.start_root(name))
-            }
-            // No parent, or the parent is the span entered last on this thread (already
-            // current for reqtrace): the current reqtrace span is the parent.
-            _ => Target::Span(self.tracer.start_detached_span(name)),
+        let mut span = if attrs.is_contextual() && self.has_entered_here() {
+            // Hot path (a span made inside an entered recorded span, as `#[instrument]` and
+            // `info_span!(..).entered()` do): the contextual parent is the thread's current
+            // `tracing` span, so it is either this layer's innermost entered span (attached:
+            // the current reqtrace span) or a span this layer does not record (the lookup
+            // below would also take the current reqtrace span). No registry lookup of the
+            // parent is needed.
+            Target::Span(self.tracer.start_detached_span(name))
+        } else {
+            self.start_under_parent(&span_ref, name)
         };
         let context = match &span {
             Target::Span(s) => match s.context() {
@@ -439,20 +465,15 @@ where
         let Some(span_ref) = ctx.span(&id) else {
             return;
         };
+        // Only the reqtrace side is taken out; the entry itself (holding a no-op span now) is
+        // dropped with the span's other extensions when the registry frees the slot, right
+        // after this call. That spares a map removal and moving the entry out of its box.
         let recorded = {
             let mut ext = span_ref.extensions_mut();
-            match ext.get_mut::<Recorded>() {
-                Some(first) if first.token != self.token => first.unlink(self.token),
-                Some(_) => ext.remove::<Recorded>().map(|mut first| {
-                    if let Some(rest) = first.next.take() {
-                        ext.insert(*rest);
-                    }
-                    first
-                }),
-                None => None,
-            }
+            self.recorded_mut(&mut ext)
+                .map(|r| std::mem::replace(&mut r.span, Target::Span(Span::noop())))
         };
-        match recorded.map(|r| r.span) {
+        match recorded {
             Some(Target::Span(s)) => s.end(),
             Some(Target::Root(root)) => match &self.on_trace {
                 Some(f) => f(root.finish()),
