@@ -25,7 +25,7 @@ const ENCODE_SPANS: f64 = 5_000.0;
 /// Features of `reqtrace-benches` the run turns on. `otlp-proto` (reqtrace's own protobuf
 /// encoder in row k) needs `reqtrace_otlp::encode_protobuf_batch`, public from the
 /// wire-formats branch on: add it here once that is merged.
-const BENCH_FEATURES: &str = "peers";
+const BENCH_FEATURES: &str = "peers,otlp-proto";
 
 /// Runs the benches and prints the table.
 pub fn bench(args: &[String]) -> TaskResult {
