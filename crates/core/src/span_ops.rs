@@ -398,8 +398,17 @@ pub(crate) struct Current {
     pub span_id: Option<SpanId>,
     pub context: Option<SpanContext>,
     pub trace_state: Option<String>,
-    /// The parent a span started now would get (0: none).
-    pub parent_for_new: u64,
+}
+
+/// The calling thread's current live trace and the parent a span started now would get: what
+/// a movable span needs, without building a context.
+pub(crate) fn current_trace(inner: &Arc<TracerInner>) -> Option<(Arc<TraceShared>, u64)> {
+    with_state(|st| {
+        let tl = &st.tracers[st.find(inner)?];
+        let frame = tl.frames.last()?;
+        Some((Arc::clone(&frame.trace), tl.current_parent(frame)))
+    })
+    .flatten()
 }
 
 /// Whether the calling thread is working in a trace of this tracer (one thread-local read).
@@ -445,7 +454,6 @@ pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Cu
             None
         };
         Some(Current {
-            parent_for_new: tl.current_parent(frame),
             trace_id: trace.trace_id,
             flags: trace.flags,
             span_id,

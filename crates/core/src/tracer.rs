@@ -209,12 +209,12 @@ impl RequestTracer {
     /// ended anywhere. Its parent is the current span (if any). Costs an allocation; use
     /// [`RequestTracer::start_span`] on the hot path.
     pub fn start_detached_span(&self, name: impl Into<Cow<'static, str>>) -> Span {
-        let current = span_ops::current(&self.inner, true);
-        let (ctx, parent_id) = match current {
-            Some(c) => (c.context, c.parent_for_new),
-            None => (None, 0),
-        };
-        Span::start(&self.inner, name.into(), ctx.as_ref(), parent_id)
+        match span_ops::current_trace(&self.inner) {
+            Some((trace, parent_id)) => {
+                Span::start_in(trace, name.into(), SpanId::random(), parent_id)
+            }
+            None => Span::start(&self.inner, name.into(), None, 0),
+        }
     }
 
     /// A movable span ([`Span`]) whose parent is `parent`, typically a context from another
