@@ -3,15 +3,13 @@
 //! its end (the client went away).
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http_body::{Body, Frame, SizeHint};
 use reqtrace_core::RootSpan;
 
 use crate::attributes::ERROR_TYPE;
-use crate::delivery::deliver;
-use crate::server::ServerConfig;
+use crate::delivery::{OnTrace, deliver};
 
 pin_project_lite::pin_project! {
     /// The response body of [`crate::ServerService`]: the inner body, polled with the request's
@@ -24,7 +22,7 @@ pin_project_lite::pin_project! {
         inner: B,
         // Invariant: `Some` until the trace is delivered (at the end, an error, or drop).
         root: Option<RootSpan>,
-        config: Arc<ServerConfig>,
+        on_trace: Option<OnTrace>,
         // False for a response that carries no body on the wire (to HEAD; 1xx, 204, 304):
         // the server may drop it without polling, which is then no cancellation.
         sent: bool,
@@ -43,7 +41,7 @@ pin_project_lite::pin_project! {
                     root.set_error("cancelled: the response body was dropped before its end");
                     root.set_attribute(ERROR_TYPE, "cancelled");
                 }
-                deliver(root, this.config.on_trace.as_ref());
+                deliver(root, this.on_trace.as_ref());
             }
         }
     }
@@ -53,13 +51,13 @@ impl<B: Body> TracedBody<B> {
     pub(crate) fn new(
         inner: B,
         root: Option<RootSpan>,
-        config: Arc<ServerConfig>,
+        on_trace: Option<OnTrace>,
         sent: bool,
     ) -> Self {
         TracedBody {
             inner,
             root,
-            config,
+            on_trace,
             sent,
         }
     }
@@ -107,7 +105,7 @@ impl<B: Body> Body for TracedBody<B> {
             Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
         };
         if done && let Some(root) = this.root.take() {
-            deliver(root, this.config.on_trace.as_ref());
+            deliver(root, this.on_trace.as_ref());
         }
         out
     }

@@ -281,7 +281,7 @@ where
                     && !status.is_informational()
                     && status != http::StatusCode::NO_CONTENT
                     && status != http::StatusCode::NOT_MODIFIED;
-                let body = TracedBody::new(body, root, Arc::clone(this.config), sent);
+                let body = TracedBody::new(body, root, this.config.on_trace.clone(), sent);
                 Poll::Ready(Ok(Response::from_parts(parts, body)))
             }
             Ok(Err(e)) => {
