@@ -71,7 +71,7 @@ impl Default for Limits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
     /// Spans that may wait in the export queue, however they are batched; more are dropped
-    /// and counted. Default 65,536.
+    /// and counted. Default 262,144 (about 18 MB of small spans; `max_queue_bytes` caps it in bytes).
     pub max_queue_spans: usize,
     /// Bytes that spans waiting in the export queue may hold (see
     /// [`crate::ExportStats::bytes_in_queue`]); a batch that would go over is dropped and
@@ -106,7 +106,7 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
-            max_queue_spans: 65_536,
+            max_queue_spans: 262_144,
             max_queue_bytes: 64 << 20,
             max_export_batch_size: 512,
             flush_interval: Duration::from_secs(1),

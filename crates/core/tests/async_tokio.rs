@@ -344,7 +344,7 @@ async fn burst_of_2000_requests_drops_nothing() {
 
 /// The smallest form of the burst: 10,000 traces of one span each (a root with no children),
 /// each handed to the export worker as a one-span batch, with the default `BatchConfig`.
-/// 10,000 spans is far below `max_queue_spans` (65,536), so nothing may be dropped.
+/// 10,000 spans is far below `max_queue_spans` (262,144 by default), so nothing may be dropped.
 #[test]
 fn one_span_batch_burst() {
     let sink = InMemoryExporter::new();

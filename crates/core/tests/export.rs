@@ -329,7 +329,7 @@ fn record(tracer: &RequestTracer, traces: u64, spans: u64) {
 fn a_burst_of_one_span_batches_fits_the_queue_in_spans() {
     // Issue 10: 2,000 requests handing over one span per batch (18,000 spans) while the
     // exporter is busy, with the default BatchConfig. The queue is bounded in spans
-    // (65,536), so nothing is dropped; bounded in batches (65,536 / 8) it dropped about half.
+    // (262,144 by default), so nothing is dropped; bounded in batches (then 65,536 / 8) it dropped about half.
     let gate = Gate::new(u32::MAX, false);
     let tracer = RequestTracer::builder("svc")
         .exporter(gate.clone(), BatchConfig::default())
