@@ -137,6 +137,11 @@ impl Span {
         if let Some(o) = &mut self.state {
             let rec = Span::recorder(&o.trace);
             if o.attrs.len() < rec.limits.max_attributes_per_span {
+                if o.attrs.capacity() == 0 {
+                    // One allocation for the common case (an HTTP span has ~8), not 4 → 8 → 16.
+                    o.attrs
+                        .reserve_exact(8.min(rec.limits.max_attributes_per_span));
+                }
                 let mut kv = KeyValue {
                     key: key.into(),
                     value: value.into(),
