@@ -61,8 +61,9 @@ use std::mem::ManuallyDrop;
 use crate::data::SpanKind;
 use crate::ids::{SpanContext, SpanId};
 use crate::recorder::cut_str;
+use crate::recorder::value_may_exceed;
 use crate::span_ops::{self, FrameKey, GuardCounts, SpanKey};
-use crate::stack::{GuardAttrs, needs_truncation};
+use crate::stack::GuardAttrs;
 use crate::value::{KeyValue, Value};
 
 /// An open span on the calling thread; the span ends when the guard drops (or at
@@ -123,7 +124,7 @@ impl SpanGuard {
             let mut value = value.into();
             // For literal keys and non-string values these checks fold away at compile time.
             let max_len = k.max_value_len as usize;
-            if needs_truncation(&value, max_len) && value.limit(max_len, k.max_array_len as usize) {
+            if value_may_exceed(&value, max_len) && value.limit(max_len, k.max_array_len as usize) {
                 self.counts.truncated += 1;
             }
             if key.len() > k.max_key_len as usize && cut_str(&mut key, k.max_key_len as usize) {

@@ -64,11 +64,13 @@ pub(crate) struct GuardCounts {
 
 /// Starts a trace on the calling thread (a trace frame). Evicts the thread's oldest trace
 /// frame first when it holds `max_traces_per_thread`.
-pub(crate) fn start_trace(inner: &Arc<TracerInner>, mut t: TraceStart) -> Arc<TraceShared> {
+pub(crate) fn start_trace(inner: &Arc<TracerInner>, mut t: TraceStart) -> TraceId {
     let now = clock::now();
     t.start = now;
+    let trace_id = t.trace_id;
     let parent = t.remote_parent.map_or(0, SpanId::to_u64);
-    let trace = with_state(|st| {
+    // Without thread state (thread teardown) nothing is recorded; the id is still returned.
+    with_state(|st| {
         let slot = st.slot(inner);
         let tl = &mut st.tracers[slot];
         tl.evict_oldest_trace(inner.limits.max_traces_per_thread, now);
@@ -77,25 +79,9 @@ pub(crate) fn start_trace(inner: &Arc<TracerInner>, mut t: TraceStart) -> Arc<Tr
         if !trace.is_sampled() {
             owner_add(&tl.counters.traces_unsampled, 1);
         }
-        st.push_frame(inner, Arc::clone(&trace), parent, true);
-        trace
+        st.push_frame(inner, trace, parent, true);
     });
-    trace.unwrap_or_else(|| {
-        // No thread state (thread teardown): a trace nobody on this thread will see.
-        let mut t = TraceStart {
-            trace_id: TraceId::random(),
-            flags: TraceFlags::NONE,
-            remote_parent: None,
-            trace_state: None,
-            attributes: Vec::new(),
-            start: now,
-        };
-        t.flags = TraceFlags::NONE;
-        TraceShared::new(
-            Arc::new(crate::tracer_state::TracerRef(Arc::clone(inner))),
-            t,
-        )
-    })
+    trace_id
 }
 
 /// Pops the calling thread's innermost trace frame (closing its open spans as unfinished and
@@ -396,7 +382,9 @@ pub(crate) struct Current {
     pub flags: TraceFlags,
     /// The innermost open span, or the attached parent.
     pub span_id: Option<SpanId>,
+    /// Filled only when a context was asked for (no clone for `trace_id()`).
     pub context: Option<SpanContext>,
+    /// Filled only when a context was asked for.
     pub trace_state: Option<String>,
 }
 
@@ -458,7 +446,11 @@ pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Cu
             flags: trace.flags,
             span_id,
             context,
-            trace_state: trace.trace_state.clone(),
+            trace_state: if want_context {
+                trace.trace_state.clone()
+            } else {
+                None
+            },
         })
     })
     .flatten()

@@ -34,7 +34,7 @@ use std::sync::atomic::Ordering;
 
 use crate::batch::{Batch, Extras, FLAG_UNFINISHED, NO_EXTRAS, RawSpan};
 use crate::clock;
-use crate::recorder::{Recorder, value_may_exceed};
+use crate::recorder::Recorder;
 use crate::stats::{self, ThreadCounters, owner_add};
 use crate::thread::ThreadIdent;
 use crate::trace::{TraceShared, hand_over};
@@ -513,12 +513,6 @@ pub(crate) fn push_detached(
         raw.extras = (b.extras.len() - 1) as u32;
     }
     b.spans.push(raw);
-}
-
-/// Whether `v` may need cutting before it is stored (see [`value_may_exceed`]).
-#[inline]
-pub(crate) fn needs_truncation(v: &crate::value::Value, max: usize) -> bool {
-    value_may_exceed(v, max)
 }
 
 /// A span's name as the open entry stores it: static names inline (they come from the

@@ -604,6 +604,6 @@ impl TraceBuilder<'_> {
             self.trace_state,
             self.attributes,
         );
-        span_ops::start_trace(inner, start).trace_id
+        span_ops::start_trace(inner, start)
     }
 }
