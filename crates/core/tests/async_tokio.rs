@@ -25,6 +25,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
+mod common;
+use common::{YieldOnce, poll_once};
+
 use reqtrace_core::{
     BatchConfig, FutureExt, InMemoryExporter, RequestTracer, SpanData, Stats, TraceId, Value,
 };
@@ -512,28 +515,6 @@ async fn root_with_remote_parent_across_spawn() {
 
 // ---------------------------------------------------------------------------------------------
 // A future carrying a `start_trace` frame that is dropped before it completes.
-
-/// Pending once, then ready.
-#[derive(Default)]
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    }
-}
-
-fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
-    fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-}
 
 /// An instrumented future that yields while the code around it holds a `start_trace` trace
 /// takes that trace with it (so other tasks on the thread cannot end it). If the future is

@@ -4,16 +4,10 @@
 
 use std::time::Duration;
 
-use reqtrace_core::{BatchConfig, KeyValue, Limits, RequestTracer, SpanExporter, Trace};
+use reqtrace_core::{BatchConfig, KeyValue, Limits, RequestTracer, SpanExporter};
 
-fn parent_of<'a>(t: &'a Trace, name: &str) -> Option<&'a str> {
-    let s = t.span(name)?;
-    let p = s.parent_id?;
-    t.spans
-        .iter()
-        .find(|x| x.span_id == p)
-        .map(|x| x.name.as_ref())
-}
+mod common;
+use common::parent_of;
 
 #[test]
 fn open_traces_are_bounded_and_refusals_counted() {

@@ -2,52 +2,12 @@
 //! trace carried across `.await` by an instrumented future — driven by hand-written polling, so
 //! every interleaving is chosen by the test (the tokio tests live in `async_tokio.rs`).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 
-use reqtrace_core::{
-    FutureExt, InMemoryExporter, KeyValue, RequestTracer, SpanKind, StatusCode, Trace,
-};
+use reqtrace_core::{FutureExt, InMemoryExporter, KeyValue, RequestTracer, SpanKind, StatusCode};
 
-/// A future that is pending once, then ready.
-#[derive(Default)]
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            Poll::Pending
-        }
-    }
-}
-
-fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
-    let mut cx = Context::from_waker(Waker::noop());
-    f.poll(&mut cx)
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = poll_once(f.as_mut()) {
-            return v;
-        }
-    }
-}
-
-fn parent_of<'a>(t: &'a Trace, name: &str) -> Option<&'a str> {
-    let s = t.span(name)?;
-    let p = s.parent_id?;
-    t.spans
-        .iter()
-        .find(|x| x.span_id == p)
-        .map(|x| x.name.as_ref())
-}
+mod common;
+use common::{YieldOnce, block_on, parent_of, poll_once};
 
 #[test]
 fn a_root_finished_on_another_thread_returns_every_span() {
