@@ -77,6 +77,7 @@ mod thread;
 mod assemble;
 // 7. the API.
 mod future;
+pub mod global;
 mod guard;
 mod root;
 mod span;

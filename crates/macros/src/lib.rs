@@ -37,15 +37,20 @@
 //!   `&RequestTracer` (e.g. `&TRACER` for a `static TRACER: LazyLock<RequestTracer>`, or
 //!   `&self.tracer`). It is evaluated on each call, when the function is called (for an
 //!   `async fn` too, before the body's future exists, so it may borrow `&mut self`). Default:
-//!   `crate::tracer()`, a function the crate using the attribute defines, e.g.
+//!   the process-wide tracer, `reqtrace_core::global::tracer()`: set it once at start-up with
+//!   `reqtrace_core::global::set_tracer`; until then it is a no-op tracer and the spans are
+//!   not recorded.
 //!   ```
-//!   # use std::sync::LazyLock;
-//!   # use reqtrace_core::RequestTracer;
-//!   fn tracer() -> &'static RequestTracer {
-//!       static TRACER: LazyLock<RequestTracer> = LazyLock::new(|| RequestTracer::new("svc"));
-//!       &TRACER
-//!   }
-//!   # fn main() {}
+//!   use reqtrace_core::{global, RequestTracer};
+//!   use reqtrace_macros::trace;
+//!
+//!   #[trace]
+//!   fn handle() -> u32 { 7 }
+//!
+//!   global::set_tracer(RequestTracer::new("svc")).unwrap();
+//!   global::tracer().start_trace();
+//!   assert_eq!(handle(), 7);
+//!   assert_eq!(global::tracer().end_trace().unwrap().spans.len(), 1);
 //!   ```
 //! - `args(a, b)`: record these arguments as attributes named after them. Each must be
 //!   `Clone + Into<reqtrace_core::Value>` (integers, floats, bools, `String`,
@@ -237,7 +242,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     };
     let tracer = match &opts.tracer {
         Some(e) => e.to_token_stream(),
-        None => quote!(crate::tracer()),
+        None => quote!(::reqtrace_core::global::tracer()),
     };
 
     let is_async = sig_is_async(&func);

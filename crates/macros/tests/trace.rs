@@ -9,10 +9,13 @@ use std::task::{Context, Poll, Waker};
 use reqtrace_core::{RequestTracer, SpanData, StatusCode, Trace, Value};
 use reqtrace_macros::trace;
 
-/// The default tracer `#[trace]` uses: `crate::tracer()`.
+/// The default tracer `#[trace]` uses: the global one, set here on first use.
 fn tracer() -> &'static RequestTracer {
-    static TRACER: LazyLock<RequestTracer> = LazyLock::new(|| RequestTracer::new("macros"));
-    &TRACER
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        reqtrace_core::global::set_tracer(RequestTracer::new("macros")).unwrap();
+    });
+    reqtrace_core::global::tracer()
 }
 
 static OTHER: LazyLock<RequestTracer> = LazyLock::new(|| RequestTracer::new("other"));

@@ -90,15 +90,25 @@ pub(crate) fn record_error<E: Display>(span: &mut Span, error: &E) {
 /// let response = client.ready().await?.call(request).await?;
 /// # drop(response); Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ClientLayer {
-    tracer: RequestTracer,
+    /// `None`: the global tracer, looked up per request.
+    tracer: Option<RequestTracer>,
 }
 
 impl ClientLayer {
     /// A layer recording into `tracer`.
     pub fn new(tracer: RequestTracer) -> Self {
-        ClientLayer { tracer }
+        ClientLayer {
+            tracer: Some(tracer),
+        }
+    }
+
+    /// A layer recording into the process-wide tracer
+    /// ([`reqtrace_core::global::tracer`]), looked up on each request (also what
+    /// `ClientLayer::default()` gives).
+    pub fn global() -> Self {
+        ClientLayer { tracer: None }
     }
 }
 
@@ -117,7 +127,7 @@ impl<S> Layer<S> for ClientLayer {
 #[derive(Clone, Debug)]
 pub struct ClientService<S> {
     inner: S,
-    tracer: RequestTracer,
+    tracer: Option<RequestTracer>,
 }
 
 impl<S, B, RB> Service<Request<B>> for ClientService<S>
@@ -137,7 +147,9 @@ where
         let (method, uri) = (req.method().clone(), req.uri().clone());
         let baggage = req.extensions().get::<Baggage>().cloned();
         let span = start_client_span(
-            &self.tracer,
+            self.tracer
+                .as_ref()
+                .unwrap_or_else(|| reqtrace_core::global::tracer()),
             &method,
             &uri,
             req.headers_mut(),

@@ -57,7 +57,8 @@ pub struct ServerLayer {
 
 #[derive(Clone)]
 pub(crate) struct ServerConfig {
-    tracer: RequestTracer,
+    /// `None`: the global tracer, looked up per request.
+    tracer: Option<RequestTracer>,
     pub(crate) on_trace: Option<OnTrace>,
     route: Option<RouteFn>,
     scheme: &'static str,
@@ -66,7 +67,7 @@ pub(crate) struct ServerConfig {
 impl std::fmt::Debug for ServerLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerLayer")
-            .field("service", &self.config.tracer.service_name())
+            .field("service", &self.config.tracer().service_name())
             .field("on_trace", &self.config.on_trace.is_some())
             .field("route", &self.config.route.is_some())
             .field("scheme", &self.config.scheme)
@@ -79,6 +80,17 @@ impl ServerLayer {
     /// [`ServerLayer::on_trace`]). With the `axum` feature, routes come from axum's
     /// `MatchedPath`.
     pub fn new(tracer: RequestTracer) -> Self {
+        Self::with_tracer(Some(tracer))
+    }
+
+    /// A layer recording into the process-wide tracer
+    /// ([`reqtrace_core::global::tracer`]), looked up on each request, so the layer may be
+    /// built before `global::set_tracer` runs.
+    pub fn global() -> Self {
+        Self::with_tracer(None)
+    }
+
+    fn with_tracer(tracer: Option<RequestTracer>) -> Self {
         ServerLayer {
             config: Arc::new(ServerConfig {
                 tracer,
@@ -111,9 +123,16 @@ impl ServerLayer {
         self
     }
 
-    /// The tracer the layer records into.
+    /// The tracer the layer records into (the global one for [`ServerLayer::global`]).
     pub fn tracer(&self) -> &RequestTracer {
-        &self.config.tracer
+        self.config.tracer()
+    }
+}
+
+impl Default for ServerLayer {
+    /// [`ServerLayer::global`].
+    fn default() -> Self {
+        Self::global()
     }
 }
 
@@ -138,18 +157,24 @@ pub struct ServerService<S> {
 impl<S> std::fmt::Debug for ServerService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerService")
-            .field("service", &self.config.tracer.service_name())
+            .field("service", &self.config.tracer().service_name())
             .finish_non_exhaustive()
     }
 }
 
 impl ServerConfig {
+    fn tracer(&self) -> &RequestTracer {
+        self.tracer
+            .as_ref()
+            .unwrap_or_else(|| reqtrace_core::global::tracer())
+    }
+
     /// Extracts the incoming context and starts the request's root span.
     fn start<B>(&self, req: &mut Request<B>) -> RootSpan {
         let incoming = extract(req.headers());
         let route = self.route.and_then(|f| f(req.extensions()));
         let mut builder = self
-            .tracer
+            .tracer()
             .root_builder(span_name(req.method(), route))
             .kind(SpanKind::Server)
             .parent_opt(incoming.parent.as_ref());
@@ -196,7 +221,7 @@ where
         let fut = {
             // Work the inner service does in `call` (routing, starting the handler) sees the
             // root too.
-            let _current = self.config.tracer.attach(&ctx);
+            let _current = self.config.tracer().attach(&ctx);
             self.inner.call(req)
         };
         ResponseFuture {

@@ -117,7 +117,8 @@ const MESSAGE_FIELD: &str = "message";
 /// # drop(subscriber);
 /// ```
 pub struct ReqtraceLayer {
-    tracer: RequestTracer,
+    /// `None`: the global tracer, looked up on each use.
+    tracer: Option<RequestTracer>,
     /// Tells this layer's entries on the per-thread entered stack from another layer's.
     token: u64,
     /// Whether a span with no parent, opened with no trace current, starts a trace.
@@ -129,10 +130,17 @@ pub struct ReqtraceLayer {
 /// The callback given to [`ReqtraceLayer::on_trace`].
 type OnTrace = Arc<dyn Fn(Trace) + Send + Sync>;
 
+impl Default for ReqtraceLayer {
+    /// [`ReqtraceLayer::global`].
+    fn default() -> Self {
+        Self::global()
+    }
+}
+
 impl fmt::Debug for ReqtraceLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReqtraceLayer")
-            .field("tracer", &self.tracer)
+            .field("tracer", self.tracer())
             .field("start_traces", &self.start_traces)
             .field("on_trace", &self.on_trace.is_some())
             .finish_non_exhaustive()
@@ -143,6 +151,17 @@ impl ReqtraceLayer {
     /// A layer recording into `tracer`'s traces. A span opened with no parent while no trace
     /// is current starts one (see [`ReqtraceLayer::start_traces`]).
     pub fn new(tracer: RequestTracer) -> Self {
+        Self::with_tracer(Some(tracer))
+    }
+
+    /// A layer recording into the process-wide tracer
+    /// ([`reqtrace_core::global::tracer`]), looked up on each use, so the subscriber may be
+    /// installed before `global::set_tracer` runs. Also what `ReqtraceLayer::default()` gives.
+    pub fn global() -> Self {
+        Self::with_tracer(None)
+    }
+
+    fn with_tracer(tracer: Option<RequestTracer>) -> Self {
         static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
         ReqtraceLayer {
             tracer,
@@ -196,7 +215,9 @@ impl ReqtraceLayer {
 
     /// The tracer spans are recorded with.
     pub fn tracer(&self) -> &RequestTracer {
-        &self.tracer
+        self.tracer
+            .as_ref()
+            .unwrap_or_else(|| reqtrace_core::global::tracer())
     }
 
     /// Starts the reqtrace side of a new `tracing` span whose parent must be looked up in the
@@ -217,19 +238,19 @@ impl ReqtraceLayer {
                 let ext = parent.extensions();
                 Target::Span(match self.recorded(&ext) {
                     Some(r) => self
-                        .tracer
+                        .tracer()
                         .start_detached_span_with_parent(name, &r.context),
-                    None => self.tracer.start_detached_span(name),
+                    None => self.tracer().start_detached_span(name),
                 })
             }
             // No parent at all and no trace current: the span starts a trace (its root),
             // even an unsampled one, so that its children follow the sampling decision.
-            None if self.start_traces && !self.tracer.has_trace() => {
-                Target::Root(self.tracer.start_root(name))
+            None if self.start_traces && !self.tracer().has_trace() => {
+                Target::Root(self.tracer().start_root(name))
             }
             // No parent, or the parent is the span entered last on this thread (already
             // current for reqtrace): the current reqtrace span is the parent.
-            _ => Target::Span(self.tracer.start_detached_span(name)),
+            _ => Target::Span(self.tracer().start_detached_span(name)),
         }
     }
 
@@ -358,7 +379,7 @@ where
             // the current reqtrace span) or a span this layer does not record (the lookup
             // below would also take the current reqtrace span). No registry lookup of the
             // parent is needed.
-            Target::Span(self.tracer.start_detached_span(name))
+            Target::Span(self.tracer().start_detached_span(name))
         } else {
             self.start_under_parent(&span_ref, name)
         };
@@ -427,7 +448,7 @@ where
         let Some(r) = self.recorded(&ext) else {
             return;
         };
-        let guard = self.tracer.attach(&r.context);
+        let guard = self.tracer().attach(&r.context);
         if !guard.is_attached() {
             return;
         }

@@ -1,9 +1,5 @@
 use reqtrace_macros::trace;
 
-fn tracer() -> &'static reqtrace_core::RequestTracer {
-    unimplemented!()
-}
-
 // Recorded at the call, before the pattern is bound inside the body's future.
 #[trace(args(a))]
 async fn destructured((a, _b): (u32, u32)) -> u32 {
