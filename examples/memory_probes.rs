@@ -50,7 +50,7 @@ fn big_values() {
     let before = rss_kib();
     let t0 = Instant::now();
     let root = tracer.start_root("root");
-    let ctx = root.context();
+    let ctx = root.handle();
     for _ in 0..1_000 {
         let mut s = tracer.start_span_with_parent("s", &ctx);
         s.set_attribute("big", big.clone());
@@ -69,7 +69,7 @@ fn big_values() {
 fn thread_churn() {
     let tracer = RequestTracer::new("probe");
     let root = tracer.start_root("root");
-    let ctx = root.context();
+    let ctx = root.handle();
     let before = rss_kib();
     let t0 = Instant::now();
     for _ in 0..100_000 {

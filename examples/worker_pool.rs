@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
-use reqtrace_core::{KeyValue, RequestTracer, SpanContext, SpanKind, Trace};
+use reqtrace_core::{KeyValue, RequestTracer, SpanHandle, SpanKind, Trace};
 
 struct Options {
     threads: usize,
@@ -74,7 +74,7 @@ fn work(units: u64) -> u64 {
 
 /// A backend job: an inference call made on behalf of request `request`.
 struct Job {
-    parent: SpanContext,
+    parent: SpanHandle,
     request: usize,
     shard: usize,
     done: mpsc::Sender<()>,
@@ -134,7 +134,7 @@ fn handle_request(
             let _validate = tracer.start_span("validate");
             work(5);
         }
-        let ctx = root.context();
+        let ctx = root.handle();
         if let Some(ctx) = ctx {
             let (done_tx, done_rx) = mpsc::channel();
             let mut sent = 0;

@@ -180,7 +180,7 @@ impl AsyncSubject for ReqtraceAsync {
         let root = self.tracer.start_root("root");
         let span = self
             .tracer
-            .start_detached_span_with_parent("future", &root.context());
+            .start_detached_span_with_parent("future", &root.handle());
         let elapsed = time_polls(Yields(iters).in_span(span), iters);
         self.counters.add_made(2);
         self.deliver(&root.finish());

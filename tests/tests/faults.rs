@@ -408,7 +408,7 @@ fn buffered_spans_stay_under_max_buffered_spans_while_export_stalls() {
 
     t.start_trace();
     let root = t.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let sampler = Sampler::start(&t);
     let workers: Vec<_> = (0..THREADS)
         .map(|_| {

@@ -307,7 +307,7 @@ fn lossily_decoded_text_is_recorded_and_encoded_faithfully() {
             [KeyValue::new(lossy(b"k\xff"), lossy(BAD))],
         );
         s.set_error(lossy(BAD));
-        s.context().unwrap()
+        s.handle().unwrap()
     };
     std::thread::Builder::new()
         .name(lossy(b"thread\xff"))

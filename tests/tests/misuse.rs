@@ -17,9 +17,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use reqtrace_core::{
-    BatchConfig, ExportError, RequestTracer, Resource, SpanContext, SpanData, SpanExporter,
-};
+use reqtrace_core::{BatchConfig, ExportError, RequestTracer, Resource, SpanData, SpanExporter};
 use reqtrace_propagation::TracerExt;
 
 #[test]
@@ -89,7 +87,7 @@ fn a_context_of_another_tracer_is_not_joined() {
     let b = RequestTracer::new("b");
     a.start_trace();
     let root = a.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let g = b.attach(&ctx);
     assert!(!g.is_attached());
     drop(g);
@@ -163,10 +161,10 @@ fn attach_guards_dropped_out_of_order_close_the_inner_scope_too() {
     // Two traces on this thread, each with an open span whose context a worker attaches.
     t.start_trace();
     let ra = t.start_span("root-a");
-    let ctx_a = ra.context().unwrap();
+    let ctx_a = ra.handle().unwrap();
     t.start_trace();
     let rb = t.start_span("root-b");
-    let ctx_b = rb.context().unwrap();
+    let ctx_b = rb.handle().unwrap();
     let t2 = t.clone();
     let without_trace = thread::spawn(move || {
         let ga = t2.attach(&ctx_a);
@@ -256,7 +254,7 @@ fn a_trace_ended_while_another_thread_has_spans_open_under_it() {
     let t = RequestTracer::new("svc");
     t.start_trace();
     let root = t.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let opened = Arc::new(Barrier::new(2));
     let ended = Arc::new(Barrier::new(2));
     let (t2, o2, e2) = (t.clone(), Arc::clone(&opened), Arc::clone(&ended));
@@ -294,7 +292,7 @@ fn a_thread_exiting_with_spans_and_scopes_open_hands_them_over() {
     let t = RequestTracer::new("svc");
     t.start_trace();
     let root = t.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let t2 = t.clone();
     thread::spawn(move || {
         let g = t2.attach(&ctx);
@@ -396,14 +394,14 @@ fn the_last_handle_dropped_while_workers_still_have_spans_open() {
         .build();
     let opened = Arc::new(Barrier::new(WORKERS as usize + 1));
     let dropped = Arc::new(Barrier::new(WORKERS as usize + 1));
-    let (ctx_tx, ctx_rx) = mpsc::channel::<SpanContext>();
+    let (ctx_tx, ctx_rx) = mpsc::channel::<reqtrace_core::SpanHandle>();
     let owner = {
         let t = tracer.clone();
         thread::spawn(move || {
             t.start_trace();
             let root = t.start_span("root");
             for _ in 0..WORKERS {
-                ctx_tx.send(root.context().unwrap()).unwrap();
+                ctx_tx.send(root.handle().unwrap()).unwrap();
             }
             drop(root);
             drop(t.end_trace()); // exported: spans leave as they finish

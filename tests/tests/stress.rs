@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use reqtrace_core::{BatchConfig, Limits, RequestTracer, SpanContext, Stats};
+use reqtrace_core::{BatchConfig, Limits, RequestTracer, SpanHandle, Stats};
 use reqtrace_export_json::{JsonLinesExporter, LineFormat, read_native_lines};
 
 const SMALL: u64 = 20_000;
@@ -147,7 +147,7 @@ fn request_size(req: u64) -> u64 {
 /// and, if `abandon`, first starts a trace of its own that it never ends.
 fn spawn_helper(
     t: &RequestTracer,
-    ctx: SpanContext,
+    ctx: SpanHandle,
     abandon: bool,
     e: &Arc<Expect>,
 ) -> thread::JoinHandle<()> {
@@ -182,8 +182,8 @@ fn spawn_helper(
 fn worker(
     t: RequestTracer,
     mut left: u64,
-    inbox: mpsc::Receiver<SpanContext>,
-    next: mpsc::SyncSender<SpanContext>,
+    inbox: mpsc::Receiver<SpanHandle>,
+    next: mpsc::SyncSender<SpanHandle>,
     e: Arc<Expect>,
     mode: Mode,
 ) {
@@ -212,7 +212,7 @@ fn worker(
         t.start_trace();
         let mut root = t.start_span("request");
         root.set_attribute("req", req);
-        let ctx = root.context().expect("sampled root has a context");
+        let ctx = root.handle().expect("sampled root has a context");
         let mut done = 1;
         while done < n {
             let mut s = t.start_span("step");

@@ -10,14 +10,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::guard::AttachGuard;
+use crate::handle::SpanHandle;
 use crate::ids::SpanContext;
 use crate::span::Span;
 use crate::span_ops::{self, Parked};
-use crate::trace::{TraceShared, live_trace};
 
 pin_project_lite::pin_project! {
     /// A future with a span (or a context) that is current on every poll
@@ -33,9 +32,8 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Instrumented<F> {
         span: Option<Span>,
-        ctx: Option<SpanContext>,
-        // The live trace `ctx` joins, found once (not per poll).
-        trace: Option<Arc<TraceShared>>,
+        // The span current on every poll, and the live trace it joins.
+        handle: Option<SpanHandle>,
         parked: Option<Parked>,
         #[pin]
         fut: F,
@@ -56,7 +54,7 @@ impl<F> std::fmt::Debug for Instrumented<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Instrumented")
             .field("span", &self.span)
-            .field("ctx", &self.ctx)
+            .field("context", &self.context())
             .finish_non_exhaustive()
     }
 }
@@ -64,16 +62,14 @@ impl<F> std::fmt::Debug for Instrumented<F> {
 impl<F> Instrumented<F> {
     /// A future that makes `span` current on every poll and ends it at completion.
     pub fn new(span: Span, fut: F) -> Self {
-        let ctx = span.context();
-        Self::with_parts(Some(span), ctx, fut)
+        let handle = span.handle();
+        Self::with_parts(Some(span), handle, fut)
     }
 
-    pub(crate) fn with_parts(span: Option<Span>, ctx: Option<SpanContext>, fut: F) -> Self {
-        let trace = ctx.as_ref().and_then(live_trace);
+    pub(crate) fn with_parts(span: Option<Span>, handle: Option<SpanHandle>, fut: F) -> Self {
         Instrumented {
             span,
-            ctx,
-            trace,
+            handle,
             parked: None,
             fut,
         }
@@ -86,7 +82,7 @@ impl<F> Instrumented<F> {
 
     /// The context current while the future runs.
     pub fn context(&self) -> Option<&SpanContext> {
-        self.ctx.as_ref()
+        self.handle.as_ref().map(SpanHandle::context)
     }
 }
 
@@ -95,14 +91,14 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let (Some(ctx), Some(trace)) = (this.ctx.as_ref(), this.trace.as_ref()) else {
+        let Some(handle) = this.handle.as_ref() else {
             return this.fut.poll(cx);
         };
         // Left on drop too, so a panicking inner future does not leave its context attached
         // to the polling thread.
         let mut scope = Scope(span_ops::enter_scope(
-            trace,
-            ctx.span_id.to_u64(),
+            &handle.trace,
+            handle.span_id().to_u64(),
             this.parked.take(),
         ));
         let out = this.fut.poll(cx);
@@ -142,7 +138,7 @@ impl Drop for Scope {
 /// # }
 /// let tracer = RequestTracer::new("api");
 /// let root = tracer.start_root("request");
-/// let step = tracer.start_detached_span_with_parent("step", &root.context());
+/// let step = tracer.start_detached_span_with_parent("step", &root.handle());
 /// let t = tracer.clone();
 /// block_on(
 ///     async move {
@@ -160,28 +156,29 @@ pub trait FutureExt: Future + Sized {
         Instrumented::new(span, self)
     }
 
-    /// Makes `ctx` (a span of a live trace, e.g. taken before `tokio::spawn`) current on every
-    /// poll, without a span of its own.
-    fn with_context(self, ctx: SpanContext) -> Instrumented<Self> {
-        Instrumented::with_parts(None, Some(ctx), self)
+    /// Makes the span of `handle` (e.g. taken before `tokio::spawn`) current on every poll,
+    /// without a span of its own.
+    fn with_context(self, handle: SpanHandle) -> Instrumented<Self> {
+        Instrumented::with_parts(None, Some(handle), self)
     }
 }
 
 impl<F: Future> FutureExt for F {}
 
-/// Wraps a closure so that it runs with `ctx` current (for `spawn_blocking`, thread pools and
-/// `std::thread::spawn`): spans it starts with `start_span` join `ctx`'s trace as its children.
-/// With `None` the closure runs as is.
+/// Wraps a closure so that it runs with the span of `handle` current (for `spawn_blocking`,
+/// thread pools and `std::thread::spawn`): spans it starts with `start_span` join the
+/// handle's trace as its children. With `None` the closure runs as is.
 pub fn bind<R>(
-    ctx: Option<SpanContext>,
+    handle: Option<SpanHandle>,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> impl FnOnce() -> R + Send + 'static {
     move || {
         // Detached on drop, so a panicking closure leaves nothing attached on a pool thread.
-        let _scope = AttachGuard::new(ctx.as_ref().and_then(|c| {
-            let t = live_trace(c)?;
-            span_ops::attach(&t.tracer.0, c)
-        }));
+        let _scope = AttachGuard::new(
+            handle
+                .as_ref()
+                .and_then(|h| span_ops::attach(&h.trace.tracer.0, h.into())),
+        );
         f()
     }
 }

@@ -27,7 +27,7 @@
 //! let tracer = reqtrace_core::RequestTracer::new("svc");
 //! tracer.start_trace();
 //! let span = tracer.start_span("s");
-//! let guard = tracer.attach(&span.context().unwrap());
+//! let guard = tracer.attach(&span.handle().unwrap());
 //! std::thread::spawn(move || drop(guard)); // AttachGuard is not Send
 //! ```
 //!
@@ -59,6 +59,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use crate::data::SpanKind;
+use crate::handle::SpanHandle;
 use crate::ids::{SpanContext, SpanId};
 use crate::recorder::cut_str;
 use crate::recorder::value_may_exceed;
@@ -106,9 +107,15 @@ impl SpanGuard {
         self.key.and_then(|k| SpanId::from_u64(k.span_id))
     }
 
-    /// The span's context, to hand to another thread, task or service.
+    /// The span's context (a plain value), to inject into a header or a log line.
     pub fn context(&self) -> Option<SpanContext> {
         self.key.and_then(span_ops::span_context)
+    }
+
+    /// A handle on the span, to parent work on another thread or task so that it joins this
+    /// trace (see [`SpanHandle`] for how long it keeps the trace open).
+    pub fn handle(&self) -> Option<SpanHandle> {
+        self.key.and_then(span_ops::span_handle)
     }
 
     /// Sets an attribute. Takes bools, integers, floats, strings and arrays of them:

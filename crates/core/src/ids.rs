@@ -9,13 +9,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use std::sync::Arc;
-
-/// A context's link to a trace that is live in this process. Opaque at this layer (ids know
-/// nothing of traces); the trace layer stores its own type here and reads it back with
-/// `Arc::downcast` (see `trace::live_trace`).
-pub(crate) type LocalLink = Arc<dyn std::any::Any + Send + Sync>;
-
 /// Why an id could not be parsed from its hex form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IdError {
@@ -300,17 +293,28 @@ impl fmt::Debug for TraceFlags {
 }
 
 /// The part of a span that crosses boundaries: trace id, span id, flags, and whether it came
-/// from another process.
+/// from another process. A plain value (as in OpenTelemetry and fastrace): it holds no link to
+/// any live trace, so keeping contexts (for a link, a log line, a cache) keeps nothing open.
 ///
-/// Take one from the current span with [`crate::RequestTracer::current_span_context`] and hand it
-/// to another thread or task: spans started there with
-/// [`crate::RequestTracer::start_span_with_parent`] (or under [`crate::RequestTracer::attach`])
-/// join the same local trace, and [`crate::RequestTracer::end_trace`] returns them. A context
-/// parsed from a header (see `reqtrace-propagation`) has `is_remote` set and no local trace; use
-/// [`crate::RequestTracer::start_trace_from`] to continue it.
+/// Take one with [`crate::SpanGuard::context`] or
+/// [`crate::RequestTracer::current_span_context`] to inject into a header or a log line. To
+/// parent work on another thread or task *in this process* so that its spans join the same
+/// local trace, hand over a [`crate::SpanHandle`] instead
+/// ([`crate::SpanGuard::handle`], [`crate::RequestTracer::current_span_handle`]). A context
+/// parsed from a header (see `reqtrace-propagation`) has `is_remote` set; continue it with
+/// [`crate::RequestTracer::start_trace_from`] or a root's `parent`.
 ///
-/// Equality and hashing look at the ids, flags and `is_remote` only.
-#[derive(Clone, Serialize, Deserialize)]
+/// ```
+/// use reqtrace_core::{RequestTracer, SpanContext};
+///
+/// let tracer = RequestTracer::new("api");
+/// let root = tracer.start_root("request");
+/// let kept: Vec<SpanContext> = (0..3).map(|_| root.context()).collect();
+/// let trace = root.finish();
+/// assert_eq!(kept[0].span_id, trace.spans[0].span_id);
+/// assert_eq!(tracer.stats().traces_open, 0); // the kept contexts hold nothing open
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SpanContext {
     /// The trace this span belongs to.
     pub trace_id: TraceId,
@@ -321,13 +325,10 @@ pub struct SpanContext {
     /// True when the context was received from another process.
     #[serde(default)]
     pub is_remote: bool,
-    /// The local trace this context joins, when it was taken from a live span of this process.
-    #[serde(skip)]
-    pub(crate) local: Option<LocalLink>,
 }
 
 impl SpanContext {
-    /// A context from its parts, with no local trace (as if received from a header).
+    /// A context from its parts.
     pub fn new(
         trace_id: TraceId,
         span_id: SpanId,
@@ -339,38 +340,12 @@ impl SpanContext {
             span_id,
             trace_flags,
             is_remote,
-            local: None,
         }
     }
 
     /// Whether the `sampled` flag is set.
     pub fn is_sampled(&self) -> bool {
         self.trace_flags.is_sampled()
-    }
-
-    /// Whether this context joins a trace that is live in this process.
-    pub fn has_local_trace(&self) -> bool {
-        self.local.is_some()
-    }
-}
-
-impl PartialEq for SpanContext {
-    fn eq(&self, other: &Self) -> bool {
-        self.trace_id == other.trace_id
-            && self.span_id == other.span_id
-            && self.trace_flags == other.trace_flags
-            && self.is_remote == other.is_remote
-    }
-}
-
-impl Eq for SpanContext {}
-
-impl std::hash::Hash for SpanContext {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.trace_id.hash(state);
-        self.span_id.hash(state);
-        self.trace_flags.hash(state);
-        self.is_remote.hash(state);
     }
 }
 
@@ -381,7 +356,6 @@ impl fmt::Debug for SpanContext {
             .field("span_id", &self.span_id)
             .field("trace_flags", &self.trace_flags)
             .field("is_remote", &self.is_remote)
-            .field("local", &self.local.is_some())
             .finish()
     }
 }

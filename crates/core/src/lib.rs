@@ -16,7 +16,7 @@
 //!     span.set_attribute("tokens", 1500);
 //!
 //!     // Fan work out to another thread: it joins the same trace.
-//!     let ctx = span.context().unwrap();
+//!     let ctx = span.handle().unwrap();
 //!     let t = tracer.clone();
 //!     std::thread::spawn(move || {
 //!         let mut child = t.start_span_with_parent("worker", &ctx);
@@ -67,7 +67,8 @@ mod recorder;
 pub mod tail_sampler;
 // 3. the state a tracer's clones and threads share.
 mod tracer_state;
-// 4. a live trace and its hand-off queue.
+// 4. a live trace and its hand-off queue, and the handle that joins it from elsewhere.
+mod handle;
 mod trace;
 // 5. the per-thread stack and the operations on it (the hot path).
 mod span_ops;
@@ -88,6 +89,7 @@ pub use data::{Event, SpanData, SpanKind, StatusCode, Trace};
 pub use export::{ExportError, InMemoryExporter, Resource, SpanExporter};
 pub use future::{FutureExt, Instrumented, bind};
 pub use guard::{AttachGuard, SpanGuard};
+pub use handle::{Parent, SpanHandle};
 pub use ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
 pub use root::{RootBuilder, RootRun, RootSpan};
 pub use sampler::Sampler;

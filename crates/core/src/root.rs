@@ -15,6 +15,7 @@ use crate::clock;
 use crate::data::{SpanKind, Trace};
 use crate::future::Instrumented;
 use crate::guard::AttachGuard;
+use crate::handle::SpanHandle;
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 use crate::recorder::Recorder;
 use crate::span::Span;
@@ -41,10 +42,10 @@ use crate::value::{KeyValue, Value};
 /// let tracer = RequestTracer::new("api");
 /// let mut root = tracer.start_root("GET /users");
 /// root.set_attribute("http.route", "/users");
-/// let ctx = root.context();
+/// let handle = root.handle();
 /// let t = tracer.clone();
 /// std::thread::spawn(move || {
-///     let _db = t.start_span_with_parent("db.query", &ctx);
+///     let _db = t.start_span_with_parent("db.query", &handle);
 /// })
 /// .join()
 /// .unwrap();
@@ -219,16 +220,25 @@ impl RootSpan {
         self.span.as_ref().is_some_and(Span::is_recording)
     }
 
-    /// The root span's context: hand it to other threads and tasks (their spans join this
-    /// trace) or inject it into outgoing requests. In an unsampled trace it still carries
-    /// the trace id (and a stand-in span id), so sampling decisions propagate.
+    /// The root span's context (a plain value), to inject into outgoing requests or log
+    /// lines. In an unsampled trace it still carries the trace id (and a stand-in span id),
+    /// so sampling decisions propagate.
     pub fn context(&self) -> SpanContext {
-        let id = if self.is_recording() {
+        self.trace.context(self.current_id(), false)
+    }
+
+    /// A handle on the root span: hand it to other threads and tasks, whose spans then join
+    /// this trace (see [`SpanHandle`] for how long it keeps the trace open).
+    pub fn handle(&self) -> SpanHandle {
+        SpanHandle::new(Arc::clone(&self.trace), self.current_id(), false)
+    }
+
+    fn current_id(&self) -> SpanId {
+        if self.is_recording() {
             self.span_id
         } else {
             self.trace.placeholder
-        };
-        self.trace.context(id, false)
+        }
     }
 
     /// The W3C `tracestate` the trace was continued with.
@@ -284,15 +294,18 @@ impl RootSpan {
     /// Makes the root current on this thread until the guard drops (synchronous code: spans
     /// started meanwhile with `start_span` are its children).
     pub fn attach(&self) -> AttachGuard {
-        AttachGuard::new(span_ops::attach(&self.trace.tracer.0, &self.context()))
+        AttachGuard::new(span_ops::attach(
+            &self.trace.tracer.0,
+            (&self.handle()).into(),
+        ))
     }
 
     /// Runs `fut` with the root current on every poll, then finishes the trace: the output is
     /// the future's output and the [`Trace`].
     pub fn run<F: Future>(self, fut: F) -> RootRun<F> {
-        let ctx = self.context();
+        let handle = self.handle();
         RootRun {
-            inner: Instrumented::with_parts(None, Some(ctx), fut),
+            inner: Instrumented::with_parts(None, Some(handle), fut),
             root: Some(self),
         }
     }

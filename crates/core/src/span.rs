@@ -10,12 +10,13 @@ use std::sync::Arc;
 use crate::batch::{Batch, Extras, NO_EXTRAS, RawSpan, STATUS_ERROR, STATUS_OK, kind_to_u8};
 use crate::clock;
 use crate::data::SpanKind;
+use crate::handle::{Parent, SpanHandle};
 use crate::ids::{SpanContext, SpanId};
 use crate::recorder::Recorder;
 use crate::span_ops;
 use crate::stack;
 use crate::stats;
-use crate::trace::{TraceShared, hand_over, live_trace};
+use crate::trace::{TraceShared, hand_over};
 use crate::tracer_state::TracerInner;
 use crate::value::{KeyValue, Value};
 
@@ -56,10 +57,10 @@ impl Span {
     pub(crate) fn start(
         inner: &Arc<TracerInner>,
         name: Cow<'static, str>,
-        parent: Option<&SpanContext>,
+        parent: Option<Parent<'_>>,
         parent_id: u64,
     ) -> Span {
-        let Some(trace) = parent.and_then(live_trace) else {
+        let Some(trace) = parent.as_ref().and_then(Parent::live) else {
             stats::add(&inner.counters.without_trace, 1);
             return Span { state: None };
         };
@@ -67,7 +68,7 @@ impl Span {
             stats::add(&inner.counters.without_trace, 1);
             return Span { state: None };
         }
-        Span::start_in(trace, name, SpanId::random(), parent_id)
+        Span::start_in(Arc::clone(trace), name, SpanId::random(), parent_id)
     }
 
     /// A span of `trace` with a given id (a root's id is chosen before its trace exists).
@@ -119,12 +120,19 @@ impl Span {
         self.state.is_some()
     }
 
-    /// The span's context (joins its local trace when handed to
-    /// [`crate::RequestTracer::attach`] or `start_span_with_parent`).
+    /// The span's context (a plain value), to inject into a header or a log line.
     pub fn context(&self) -> Option<SpanContext> {
         self.state
             .as_ref()
             .map(|o| o.trace.context(o.span_id, false))
+    }
+
+    /// A handle on the span, to parent work on another thread or task so that it joins this
+    /// trace (see [`SpanHandle`]).
+    pub fn handle(&self) -> Option<SpanHandle> {
+        self.state
+            .as_ref()
+            .map(|o| SpanHandle::new(Arc::clone(&o.trace), o.span_id, false))
     }
 
     /// The span's id, if it is recorded.

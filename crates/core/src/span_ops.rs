@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::batch::{Extras, RawSpan, STATUS_ERROR, STATUS_OK, STATUS_UNSET, kind_to_u8};
 use crate::clock;
 use crate::data::SpanKind;
+use crate::handle::{Parent, SpanHandle};
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 use crate::recorder::Recorder;
 use crate::rng;
@@ -23,7 +24,7 @@ use crate::stack::{
     with_state,
 };
 use crate::stats::{self, owner_add};
-use crate::trace::{TraceShared, TraceStart, hand_over, live_trace};
+use crate::trace::{TraceShared, TraceStart, hand_over};
 use crate::tracer_state::TracerInner;
 use crate::value::KeyValue;
 
@@ -361,8 +362,19 @@ pub(crate) fn set_name(key: SpanKey, name: Cow<'static, str>) {
     with_open(key, |e, inner| set_entry_name(e, name, inner));
 }
 
-/// The context of open span `key`, with a link to its live trace.
+/// The context of open span `key`.
 pub(crate) fn span_context(key: SpanKey) -> Option<SpanContext> {
+    with_open_frame(key, |trace, id| trace.context(id, false))
+}
+
+/// A handle on open span `key` that joins its live trace.
+pub(crate) fn span_handle(key: SpanKey) -> Option<SpanHandle> {
+    with_open_frame(key, |trace, id| {
+        SpanHandle::new(Arc::clone(trace), id, false)
+    })
+}
+
+fn with_open_frame<R>(key: SpanKey, f: impl FnOnce(&Arc<TraceShared>, SpanId) -> R) -> Option<R> {
     with_state(|st| {
         let tl = st.tracers.get(key.slot as usize)?;
         let i = key.index as usize;
@@ -371,7 +383,7 @@ pub(crate) fn span_context(key: SpanKey) -> Option<SpanContext> {
             .get(i)
             .filter(|e| i < tl.open_len && e.span_id == key.span_id && !e.ended)?;
         let frame = tl.frames.get(e.frame as usize)?;
-        Some(frame.trace.context(SpanId::from_u64(e.span_id)?, false))
+        Some(f(&frame.trace, SpanId::from_u64(e.span_id)?))
     })
     .flatten()
 }
@@ -383,7 +395,7 @@ pub(crate) struct Current {
     /// The innermost open span, or the attached parent.
     pub span_id: Option<SpanId>,
     /// Filled only when a context was asked for (no clone for `trace_id()`).
-    pub context: Option<SpanContext>,
+    pub handle: Option<SpanHandle>,
     /// Filled only when a context was asked for.
     pub trace_state: Option<String>,
 }
@@ -427,7 +439,7 @@ pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Cu
         let trace = &frame.trace;
         let context = if want_context {
             match span_id {
-                Some(id) => Some(trace.context(id, false)),
+                Some(id) => Some(SpanHandle::new(Arc::clone(trace), id, false)),
                 None => {
                     // No span open: propagate the remote parent (or, unsampled, a stand-in id).
                     let remote = trace.remote_parent_id();
@@ -435,7 +447,11 @@ pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Cu
                         (true, Some(p)) => p,
                         _ => trace.placeholder,
                     };
-                    Some(trace.context(id, frame.sampled && remote.is_some()))
+                    Some(SpanHandle::new(
+                        Arc::clone(trace),
+                        id,
+                        frame.sampled && remote.is_some(),
+                    ))
                 }
             }
         } else {
@@ -445,7 +461,7 @@ pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Cu
             trace_id: trace.trace_id,
             flags: trace.flags,
             span_id,
-            context,
+            handle: context,
             trace_state: if want_context {
                 trace.trace_state.clone()
             } else {
@@ -459,14 +475,14 @@ pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Cu
 // ---------------------------------------------------------------------------------------------
 // Attached frames: a context from elsewhere made current here.
 
-/// Pushes an attached frame joining `ctx`'s live trace. `None` if `ctx` has no live trace of
-/// this tracer.
-pub(crate) fn attach(inner: &Arc<TracerInner>, ctx: &SpanContext) -> Option<FrameKey> {
-    let trace = live_trace(ctx)?;
+/// Pushes an attached frame joining `parent`'s live trace. `None` if `parent` is not a handle
+/// on a live trace of this tracer.
+pub(crate) fn attach(inner: &Arc<TracerInner>, parent: Parent<'_>) -> Option<FrameKey> {
+    let trace = parent.live()?;
     if !Arc::ptr_eq(&trace.tracer.0, inner) {
         return None;
     }
-    attach_trace(inner, trace, ctx.span_id.to_u64())
+    attach_trace(inner, Arc::clone(trace), parent.context().span_id.to_u64())
 }
 
 fn attach_trace(
@@ -502,13 +518,13 @@ pub(crate) fn detach(key: FrameKey) {
     });
 }
 
-/// Attaches `ctx` and starts a span in it that detaches when it ends.
+/// Attaches `parent` and starts a span in it that detaches when it ends.
 pub(crate) fn start_span_with_parent(
     inner: &Arc<TracerInner>,
     name: Cow<'static, str>,
-    ctx: &SpanContext,
+    parent: Parent<'_>,
 ) -> Option<SpanKey> {
-    let Some(frame) = attach(inner, ctx) else {
+    let Some(frame) = attach(inner, parent) else {
         stats::add(&inner.counters.without_trace, 1);
         return None;
     };

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{AtomicBool, Inbox, fence};
 
 use crate::batch::{Batch, TraceKey};
-use crate::ids::{LocalLink, SpanContext, SpanId, TraceFlags, TraceId};
+use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 use crate::stats;
 use crate::tracer_state::TracerRef;
 use crate::value::KeyValue;
@@ -131,11 +131,9 @@ impl TraceShared {
         self.ended.load(Ordering::Acquire)
     }
 
-    /// A context for span `span_id` of this trace that joins it from any thread.
-    pub fn context(self: &Arc<Self>, span_id: SpanId, is_remote: bool) -> SpanContext {
-        let mut ctx = SpanContext::new(self.trace_id, span_id, self.flags, is_remote);
-        ctx.local = Some(Arc::clone(self) as LocalLink);
-        ctx
+    /// The context of span `span_id` of this trace (a value).
+    pub fn context(&self, span_id: SpanId, is_remote: bool) -> SpanContext {
+        SpanContext::new(self.trace_id, span_id, self.flags, is_remote)
     }
 
     /// Applies `max_spans_per_trace` to `batch`, cutting and counting what does not fit.
@@ -207,12 +205,6 @@ impl Drop for TraceShared {
             }
         }
     }
-}
-
-/// The live trace a context joins, if it was taken from a live span of this process.
-pub(crate) fn live_trace(ctx: &SpanContext) -> Option<Arc<TraceShared>> {
-    let link = ctx.local.as_ref()?;
-    Arc::clone(link).downcast::<TraceShared>().ok()
 }
 
 /// Hands a thread's batch of `trace` over: when traces are held (retained, or waiting for the

@@ -13,6 +13,7 @@ use crate::export::{ExportError, Resource, SpanExporter};
 use crate::export_worker::ExportWorker;
 use crate::future::{self, Instrumented};
 use crate::guard::{AttachGuard, SpanGuard};
+use crate::handle::{Parent, SpanHandle};
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 use crate::root::{RootBuilder, RootSpan, new_trace_start};
 use crate::sampler::Sampler;
@@ -183,26 +184,29 @@ impl RequestTracer {
         SpanGuard::new(span_ops::start_span(&self.inner, name.into()))
     }
 
-    /// Starts a span as a child of `parent`, typically a context taken on another thread. The
-    /// span joins `parent`'s local trace: `end_trace` on the trace's thread returns it if it
-    /// ended before. A context with no local trace of this tracer (e.g. one parsed from a
-    /// header) records nothing: continue those with [`RequestTracer::start_trace_from`].
-    pub fn start_span_with_parent(
+    /// Starts a span as a child of `parent`, typically a [`SpanHandle`] taken on another
+    /// thread: the span joins the handle's local trace, and `end_trace` on the trace's thread
+    /// returns it if it ended before. A plain [`SpanContext`] (e.g. parsed from a header)
+    /// joins no live trace, so the span records nothing (counted in
+    /// [`Stats::spans_without_trace`]): continue those with
+    /// [`RequestTracer::start_trace_from`] or a root's `parent`.
+    pub fn start_span_with_parent<'p>(
         &self,
         name: impl Into<Cow<'static, str>>,
-        parent: &SpanContext,
+        parent: impl Into<Parent<'p>>,
     ) -> SpanGuard {
         SpanGuard::new(span_ops::start_span_with_parent(
             &self.inner,
             name.into(),
-            parent,
+            parent.into(),
         ))
     }
 
-    /// Makes `parent` the current span on this thread until the guard drops: spans started
-    /// meanwhile are its children and join its trace.
-    pub fn attach(&self, parent: &SpanContext) -> AttachGuard {
-        AttachGuard::new(span_ops::attach(&self.inner, parent))
+    /// Makes `parent` (a [`SpanHandle`]) the current span on this thread until the guard
+    /// drops: spans started meanwhile are its children and join its trace. A plain
+    /// [`SpanContext`] joins no live trace: the guard does nothing.
+    pub fn attach<'p>(&self, parent: impl Into<Parent<'p>>) -> AttachGuard {
+        AttachGuard::new(span_ops::attach(&self.inner, parent.into()))
     }
 
     /// A span that is not tied to this thread's stack: it can be moved to other threads and
@@ -217,20 +221,17 @@ impl RequestTracer {
         }
     }
 
-    /// A movable span ([`Span`]) whose parent is `parent`, typically a context from another
-    /// thread or task. Like [`RequestTracer::start_span_with_parent`], it joins `parent`'s
-    /// local trace; a context with no local trace of this tracer records nothing.
-    pub fn start_detached_span_with_parent(
+    /// A movable span ([`Span`]) whose parent is `parent`, typically a [`SpanHandle`] from
+    /// another thread or task. Like [`RequestTracer::start_span_with_parent`], it joins the
+    /// handle's local trace; a plain [`SpanContext`] records nothing.
+    pub fn start_detached_span_with_parent<'p>(
         &self,
         name: impl Into<Cow<'static, str>>,
-        parent: &SpanContext,
+        parent: impl Into<Parent<'p>>,
     ) -> Span {
-        Span::start(
-            &self.inner,
-            name.into(),
-            Some(parent),
-            parent.span_id.to_u64(),
-        )
+        let parent = parent.into();
+        let parent_id = parent.context().span_id.to_u64();
+        Span::start(&self.inner, name.into(), Some(parent), parent_id)
     }
 
     /// Wraps a future so that a span named `name` covers it and is current on every poll,
@@ -260,7 +261,7 @@ impl RequestTracer {
     /// # drop(task);
     /// ```
     pub fn in_current_span<F: Future>(&self, fut: F) -> Instrumented<F> {
-        Instrumented::with_parts(None, self.current_span_context(), fut)
+        Instrumented::with_parts(None, self.current_span_handle(), fut)
     }
 
     /// Wraps a closure so that it runs with the current context (taken now) attached, on
@@ -285,7 +286,7 @@ impl RequestTracer {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> impl FnOnce() -> R + Send + 'static {
-        future::bind(self.current_span_context(), f)
+        future::bind(self.current_span_handle(), f)
     }
 
     /// Starts a trace as an owned value: its root span, named `name`, with no parent. The
@@ -355,11 +356,17 @@ impl RequestTracer {
         span_ops::current(&self.inner, false).and_then(|c| c.span_id)
     }
 
-    /// The context to hand to another thread, task or service: the innermost open span's, or
-    /// when none is open, the trace's remote parent (or, in an unsampled trace, a stand-in
-    /// span id so the trace id still propagates).
+    /// The current context (a plain value), to inject into an outgoing request or a log
+    /// line: the innermost open span's, or when none is open, the trace's remote parent (or,
+    /// in an unsampled trace, a stand-in span id so the trace id still propagates).
     pub fn current_span_context(&self) -> Option<SpanContext> {
-        span_ops::current(&self.inner, true).and_then(|c| c.context)
+        span_ops::current(&self.inner, true).and_then(|c| c.handle.map(SpanContext::from))
+    }
+
+    /// A handle on the current span (the same span as [`RequestTracer::current_span_context`]),
+    /// to hand to another thread or task so that its spans join this trace.
+    pub fn current_span_handle(&self) -> Option<SpanHandle> {
+        span_ops::current(&self.inner, true).and_then(|c| c.handle)
     }
 
     /// The seed's `get_trace_context()`: trace id, current span id, flags, trace state and

@@ -414,7 +414,7 @@ async fn tokio_spawn_with_in_current_span() {
 async fn tokio_spawn_with_context() {
     let t = RequestTracer::new("svc");
     let (spans, _) = under_root(&t, |t| async move {
-        let ctx = t.current_span_context().unwrap();
+        let ctx = t.current_span_handle().unwrap();
         let t2 = t.clone();
         tokio::spawn(
             async move {

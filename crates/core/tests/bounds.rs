@@ -62,7 +62,7 @@ fn a_thread_that_never_ends_its_traces_keeps_at_most_the_limit() {
 fn a_dead_threads_counters_are_freed_and_still_counted() {
     let tracer = RequestTracer::new("svc");
     let root = tracer.start_root("root");
-    let ctx = root.context();
+    let ctx = root.handle();
     for _ in 0..200 {
         let t = tracer.clone();
         let ctx = ctx.clone();
@@ -83,7 +83,7 @@ fn a_dead_threads_counters_are_freed_and_still_counted() {
 fn a_parent_ending_first_on_a_worker_keeps_its_child_whole() {
     let tracer = RequestTracer::new("svc");
     let root = tracer.start_root("root");
-    let ctx = root.context();
+    let ctx = root.handle();
     let t = tracer.clone();
     std::thread::spawn(move || {
         let mut parent = t.start_span_with_parent("parent", &ctx);
@@ -124,7 +124,7 @@ fn a_thread_exiting_with_many_open_spans_keeps_within_the_trace_limit() {
         })
         .build();
     let root = tracer.start_root("root");
-    let ctx = root.context();
+    let ctx = root.handle();
     let t = tracer.clone();
     std::thread::spawn(move || {
         let _a = t.attach(&ctx);
@@ -226,7 +226,7 @@ fn bytes_waiting_for_a_trace_are_bounded_and_small_batches_cost_their_size() {
         })
         .build();
     let root = tracer.start_root("root");
-    let ctx = root.context();
+    let ctx = root.handle();
     // 1,000 scopes of one small span each (as polls of an async task hand them over): each
     // handed-over batch is sized to its span, not to the thread's grown buffer.
     for _ in 0..1_000 {

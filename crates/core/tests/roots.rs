@@ -18,7 +18,7 @@ fn a_root_finished_on_another_thread_returns_every_span() {
         .attribute("request.id", 7)
         .start();
     root.set_attribute("http.route", "/x");
-    let ctx = root.context();
+    let ctx = root.handle();
     let t = tracer.clone();
     std::thread::spawn(move || {
         let mut s = t.start_span_with_parent("db", &ctx);
@@ -194,7 +194,7 @@ fn in_span_takes_its_parent_when_called_not_when_polled() {
 fn context_carriers_for_spawned_work() {
     let tracer = RequestTracer::new("svc");
     let root = tracer.start_root("root");
-    let ctx = root.context();
+    let ctx = root.handle();
     let g = root.attach();
     let t1 = tracer.clone();
     let task = tracer.in_current_span(async move {
@@ -226,7 +226,7 @@ fn context_carriers_for_spawned_work() {
 fn a_future_dropped_before_completion_ends_its_span() {
     let tracer = RequestTracer::new("svc");
     let root = tracer.start_root("root");
-    let span = tracer.start_detached_span_with_parent("cancelled", &root.context());
+    let span = tracer.start_detached_span_with_parent("cancelled", &root.handle());
     let mut fut = Box::pin(YieldOnce::default().in_span(span));
     assert!(poll_once(fut.as_mut()).is_pending());
     drop(fut);
@@ -238,7 +238,7 @@ fn a_future_dropped_before_completion_ends_its_span() {
 fn dropping_a_root_without_an_exporter_counts_its_spans_abandoned() {
     let tracer = RequestTracer::new("svc");
     let root = tracer.start_root("root");
-    let _c = tracer.start_detached_span_with_parent("child", &root.context());
+    let _c = tracer.start_detached_span_with_parent("child", &root.handle());
     drop(_c);
     drop(root);
     let s = tracer.stats();
@@ -260,7 +260,7 @@ fn dropping_a_root_sends_its_spans_to_the_exporter() {
         .attribute("tenant", "acme")
         .start();
     root.set_error("boom");
-    let child = tracer.start_detached_span_with_parent("child", &root.context());
+    let child = tracer.start_detached_span_with_parent("child", &root.handle());
     drop(child);
     drop(root);
     tracer
@@ -282,13 +282,13 @@ fn dropping_a_root_sends_its_spans_to_the_exporter() {
 fn a_panicking_future_leaves_nothing_attached_on_the_polling_thread() {
     let tracer = RequestTracer::new("svc");
     let root = tracer.start_root("root");
-    let span = tracer.start_detached_span_with_parent("boom", &root.context());
+    let span = tracer.start_detached_span_with_parent("boom", &root.handle());
     let fut = async { panic!("handler failed") }.in_span(span);
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(fut)));
     assert!(caught.is_err());
     // The failed request's context is not current here any more.
     assert!(!tracer.has_trace());
-    assert!(tracer.current_span_context().is_none());
+    assert!(tracer.current_span_handle().is_none());
     let trace = root.finish();
     let boom = trace.span("boom").unwrap();
     assert_eq!(boom.status, StatusCode::Error);

@@ -22,7 +22,7 @@ fn request(t: &RequestTracer, name: &'static str, children: usize, error: bool) 
     if error {
         root.set_error("failed");
     }
-    let ctx = root.context();
+    let ctx = root.handle();
     for _ in 0..children {
         drop(t.start_span_with_parent("child", &ctx));
     }
@@ -73,7 +73,7 @@ fn latency_policy_keeps_the_slow_traces() {
     for i in 0..20 {
         let mut root = t.start_root("GET /slow");
         if i % 5 == 0 {
-            let _s = t.start_span_with_parent("sleep", &root.context());
+            let _s = t.start_span_with_parent("sleep", &root.handle());
             std::thread::sleep(Duration::from_millis(60));
         }
         root.set_attribute("i", i);
@@ -123,7 +123,7 @@ fn attribute_policy_keeps_traces_with_a_matching_span() {
     for i in 0..30 {
         let root = t.start_root("GET /t");
         {
-            let mut c = t.start_span_with_parent("auth", &root.context());
+            let mut c = t.start_span_with_parent("auth", &root.handle());
             c.set_attribute("tenant", if i % 3 == 0 { "vip" } else { "basic" });
         }
         let trace = root.finish();

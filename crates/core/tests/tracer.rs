@@ -132,7 +132,7 @@ fn spans_on_another_thread_join_the_trace() {
     let tracer = RequestTracer::new("svc");
     tracer.start_trace();
     let root = tracer.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let handles: Vec<_> = (0..3)
         .map(|i| {
             let t = tracer.clone();
@@ -152,7 +152,7 @@ fn spans_on_another_thread_join_the_trace() {
     thread::spawn(move || {
         let guard = t.attach(&ctx2);
         assert!(guard.is_attached());
-        assert_eq!(t.current_span_id(), Some(ctx2.span_id));
+        assert_eq!(t.current_span_id(), Some(ctx2.span_id()));
         let _a = t.start_span("attached");
     })
     .join()
@@ -243,7 +243,7 @@ fn n_threads_times_m_spans_add_up_exactly() {
         .build();
     tracer.start_trace();
     let root = tracer.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let handles: Vec<_> = (0..N)
         .map(|_| {
             let t = tracer.clone();
@@ -343,7 +343,7 @@ fn buffer_bound_drops_whole_batches_and_counts_them() {
         .build();
     tracer.start_trace();
     let root = tracer.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let t = tracer.clone();
     thread::spawn(move || {
         let _g = t.attach(&ctx);
@@ -478,7 +478,7 @@ fn spans_finishing_after_their_trace_ended_are_counted_late() {
     let tracer = RequestTracer::new("svc");
     tracer.start_trace();
     let root = tracer.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     drop(root);
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
@@ -507,7 +507,7 @@ fn a_thread_that_exits_hands_over_its_spans() {
     let tracer = RequestTracer::new("svc");
     tracer.start_trace();
     let root = tracer.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let t = tracer.clone();
     thread::spawn(move || {
         // The attach scope is never closed: the thread's exit must hand the spans over.
@@ -603,7 +603,7 @@ fn detached_span_moves_between_threads() {
     let root = tracer.start_span("root");
     let mut span = tracer.start_detached_span("moved");
     span.set_attribute("k", "v");
-    let ctx = span.context().unwrap();
+    let ctx = span.handle().unwrap();
     let t = tracer.clone();
     thread::spawn(move || {
         let _child = t.start_span_with_parent("child", &ctx);
@@ -715,7 +715,7 @@ fn many_traces_interleaved_across_threads_are_each_complete() {
                 loop {
                     let job = rx.lock().unwrap().recv();
                     let Ok((ctx, done)): Result<
-                        (reqtrace_core::SpanContext, std::sync::mpsc::Sender<()>),
+                        (reqtrace_core::SpanHandle, std::sync::mpsc::Sender<()>),
                         _,
                     > = job
                     else {
@@ -742,7 +742,7 @@ fn many_traces_interleaved_across_threads_are_each_complete() {
                     {
                         let root = t.start_span("root");
                         let (dtx, drx) = std::sync::mpsc::channel();
-                        tx.send((root.context().unwrap(), dtx)).unwrap();
+                        tx.send((root.handle().unwrap(), dtx)).unwrap();
                         drx.recv().unwrap();
                     }
                     out.push(t.end_trace().unwrap());
@@ -771,7 +771,7 @@ fn many_traces_interleaved_across_threads_are_each_complete() {
     assert_eq!(stats.dropped.total(), 0);
 }
 
-type Job = (reqtrace_core::SpanContext, std::sync::mpsc::Sender<()>);
+type Job = (reqtrace_core::SpanHandle, std::sync::mpsc::Sender<()>);
 
 #[allow(clippy::type_complexity)]
 fn crossbeam_channel_like() -> (
@@ -787,7 +787,7 @@ fn detached_spans_with_an_explicit_parent_join_its_trace_from_any_thread() {
     let tracer = RequestTracer::new("svc");
     tracer.start_trace();
     let root = tracer.start_span("root");
-    let ctx = root.context().unwrap();
+    let ctx = root.handle().unwrap();
     let t = tracer.clone();
     let ctx2 = ctx.clone();
     // Ended on a thread that has no frame of the trace: handed over as its own batch.

@@ -31,7 +31,7 @@ fn big_trace(tracer: &RequestTracer, spans: usize) -> Trace {
     {
         let mut root = tracer.start_span("batch.import");
         root.set_attribute("items", (spans.saturating_sub(5)) as i64);
-        let ctx = root.context().expect("sampled");
+        let ctx = root.handle().expect("sampled");
         // Root and four worker spans; the rest are items, split between the workers.
         let items = spans.saturating_sub(5);
         let handles: Vec<_> = (0..4)

@@ -405,7 +405,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                     let #body_var = #inner;
                     let #fut_var = match &#root_var {
                         ::core::option::Option::Some(r) => {
-                            ::reqtrace_core::FutureExt::with_context(#body_var, r.context())
+                            ::reqtrace_core::FutureExt::with_context(#body_var, r.handle())
                         }
                         ::core::option::Option::None => {
                             ::reqtrace_core::FutureExt::in_span(#body_var, #span_var)

@@ -49,7 +49,7 @@ fn every_span_arrives_and_decodes() {
         tracer.start_trace();
         {
             let root = tracer.start_span("request");
-            let ctx = root.context().unwrap();
+            let ctx = root.handle().unwrap();
             let t2 = tracer.clone();
             std::thread::spawn(move || {
                 for i in 0..20 {

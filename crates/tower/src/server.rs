@@ -217,15 +217,15 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let head = req.method() == http::Method::HEAD;
         let root = self.config.start(&mut req);
-        let ctx = root.context();
+        let handle = root.handle();
         let fut = {
             // Work the inner service does in `call` (routing, starting the handler) sees the
             // root too.
-            let _current = self.config.tracer().attach(&ctx);
+            let _current = self.config.tracer().attach(&handle);
             self.inner.call(req)
         };
         ResponseFuture {
-            inner: Some(CatchPanic::new(fut).with_context(ctx)),
+            inner: Some(CatchPanic::new(fut).with_context(handle)),
             root: Some(root),
             config: Arc::clone(&self.config),
             head,

@@ -107,7 +107,7 @@ async fn across_three_services() {
                 assert_eq!(resp.status(), 200);
                 resp.into_body().collect().await.unwrap().to_bytes()
             }
-            .with_context(root.context())
+            .with_context(root.handle())
             .await;
             assert_eq!(body, format!("gateway:item {i}"));
             root.finish()

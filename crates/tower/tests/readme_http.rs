@@ -37,7 +37,7 @@ async fn main() {
         .unwrap();
     let response = client
         .oneshot(request)
-        .with_context(root.context())
+        .with_context(root.handle())
         .await
         .unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();

@@ -330,7 +330,7 @@ async fn client_layer_marks_4xx_5xx_and_transport_errors() {
         l.local_addr().unwrap()
     };
     let root = client_tracer.start_root("calls");
-    let ctx = root.context();
+    let ctx = root.handle();
     let c = client.clone();
     async move {
         for url in [

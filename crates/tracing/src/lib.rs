@@ -91,7 +91,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqtrace_core::{
-    AttachGuard, KeyValue, RequestTracer, RootSpan, Span, SpanContext, Trace, Value,
+    AttachGuard, KeyValue, RequestTracer, RootSpan, Span, SpanHandle, Trace, Value,
 };
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
@@ -283,7 +283,7 @@ impl ReqtraceLayer {
 struct Recorded {
     token: u64,
     span: Target,
-    context: SpanContext,
+    context: SpanHandle,
     next: Option<Box<Recorded>>,
 }
 
@@ -384,11 +384,11 @@ where
             self.start_under_parent(&span_ref, name)
         };
         let context = match &span {
-            Target::Span(s) => match s.context() {
+            Target::Span(s) => match s.handle() {
                 Some(c) => c,
                 None => return,
             },
-            Target::Root(r) => r.context(),
+            Target::Root(r) => r.handle(),
         };
         attrs.record(&mut Fields(&mut SpanVisitor { span: &mut span }));
         let recorded = Recorded {

@@ -1,0 +1,141 @@
+//! [`SpanHandle`]: a span of a trace that is live in this process, to parent work on other
+//! threads and tasks; and [`Parent`], what every "with a parent" function takes (a handle, or
+//! a plain [`SpanContext`] such as one parsed from a header).
+//! Layer: live traces (beside `trace.rs`, whose `TraceShared` a handle holds).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::ids::{SpanContext, SpanId, TraceId};
+use crate::trace::TraceShared;
+
+/// A span of a trace that is live in this process: its [`SpanContext`] plus a reference to
+/// the trace, so that spans started under it on any thread or task join the same local trace
+/// (and come back from `end_trace` / `RootSpan::finish`).
+///
+/// Take one with [`crate::SpanGuard::handle`], [`crate::Span::handle`],
+/// [`crate::RootSpan::handle`] or [`crate::RequestTracer::current_span_handle`], and pass it
+/// (by reference) wherever a parent is taken: `start_span_with_parent`, `attach`,
+/// `start_detached_span_with_parent`, [`crate::FutureExt::with_context`], [`crate::bind`].
+///
+/// # Lifetime
+/// A handle keeps its trace's shared state alive: until the last handle (and the last span)
+/// of a trace is dropped, the trace counts in [`crate::Stats::traces_open`] and so toward
+/// [`crate::Limits::max_open_traces`]. Spans started under a handle after its trace ended
+/// are counted as late ([`crate::DroppedSpans::late`]), never exported. So hand a handle to
+/// the work that needs it and drop it with that work; to *remember* a span (for a link, a
+/// log line, a cache), keep its [`SpanContext`] — a plain value — instead.
+///
+/// ```
+/// use reqtrace_core::RequestTracer;
+///
+/// let tracer = RequestTracer::new("api");
+/// tracer.start_trace();
+/// let span = tracer.start_span("fan-out");
+/// let handle = span.handle().unwrap();
+/// let t = tracer.clone();
+/// std::thread::spawn(move || drop(t.start_span_with_parent("worker", &handle)))
+///     .join()
+///     .unwrap();
+/// drop(span);
+/// let trace = tracer.end_trace().unwrap();
+/// let fan_out = trace.span("fan-out").unwrap();
+/// assert_eq!(trace.span("worker").unwrap().parent_id, Some(fan_out.span_id));
+/// ```
+#[derive(Clone)]
+pub struct SpanHandle {
+    context: SpanContext,
+    pub(crate) trace: Arc<TraceShared>,
+}
+
+impl SpanHandle {
+    pub(crate) fn new(trace: Arc<TraceShared>, span_id: SpanId, is_remote: bool) -> Self {
+        SpanHandle {
+            context: SpanContext::new(trace.trace_id, span_id, trace.flags, is_remote),
+            trace,
+        }
+    }
+
+    /// The span's context (a plain value: ids and flags).
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.context.trace_id
+    }
+
+    /// The span id.
+    pub fn span_id(&self) -> SpanId {
+        self.context.span_id
+    }
+
+    /// Whether the trace is sampled (spans started under the handle are recorded).
+    pub fn is_sampled(&self) -> bool {
+        self.context.is_sampled()
+    }
+}
+
+impl From<SpanHandle> for SpanContext {
+    fn from(handle: SpanHandle) -> Self {
+        handle.context
+    }
+}
+
+impl fmt::Debug for SpanHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanHandle")
+            .field("context", &self.context)
+            .field("trace_ended", &self.trace.is_ended())
+            .finish()
+    }
+}
+
+/// The parent of a span about to start: a [`SpanHandle`] (joins its live trace) or a
+/// [`SpanContext`] (a value: joins nothing live; see each function for what it does with
+/// one). Functions take `impl Into<Parent<'_>>`, so pass `&handle` or `&context`.
+#[derive(Clone, Copy)]
+pub struct Parent<'a> {
+    context: &'a SpanContext,
+    trace: Option<&'a Arc<TraceShared>>,
+}
+
+impl fmt::Debug for Parent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parent")
+            .field("context", self.context)
+            .field("live", &self.trace.is_some())
+            .finish()
+    }
+}
+
+impl Parent<'_> {
+    /// The parent's context.
+    pub fn context(&self) -> &SpanContext {
+        self.context
+    }
+
+    /// The live trace, for a handle.
+    pub(crate) fn live(&self) -> Option<&Arc<TraceShared>> {
+        self.trace
+    }
+}
+
+impl<'a> From<&'a SpanContext> for Parent<'a> {
+    fn from(context: &'a SpanContext) -> Self {
+        Parent {
+            context,
+            trace: None,
+        }
+    }
+}
+
+impl<'a> From<&'a SpanHandle> for Parent<'a> {
+    fn from(handle: &'a SpanHandle) -> Self {
+        Parent {
+            context: &handle.context,
+            trace: Some(&handle.trace),
+        }
+    }
+}
