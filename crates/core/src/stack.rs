@@ -18,6 +18,10 @@
 //!   failed `try_borrow_mut` (re-entrance, thread teardown) degrades to a no-op.
 //! - Entries `open[frames[k].open_base .. frames[k+1].open_base]` belong to frame `k`; an
 //!   entry's `frame` is its frame's index (kept right when the oldest frame is evicted).
+//! - `frames[k].open_base <= frames[k+1].open_base <= open_len`, and the top entry
+//!   (`open[open_len - 1]`) is open: tombstones at the top are dropped at once
+//!   (`trim_open`), and a frame whose range they emptied has its `open_base` lowered to
+//!   `open_len`, so a span started in it is never below its range.
 //! - Spans may end out of order: the entry is closed and left as a tombstone until the
 //!   entries above it end. A guard finds its entry by (slot, index) and checks the span id, so
 //!   a guard whose span was closed by `end_trace` or a detach is a no-op.
@@ -329,9 +333,7 @@ impl TracerLocal {
         }
         self.open_len = self.open_len.min(from);
         // Spans below `from` that ended out of order while a frame above was active.
-        while self.open_len > 0 && self.open[self.open_len - 1].ended {
-            self.open_len -= 1;
-        }
+        self.trim_open();
         if closed > 0 {
             owner_add(&self.counters.finished, closed);
             stats::add(&self.inner.counters.unfinished, closed);
@@ -377,6 +379,34 @@ impl TracerLocal {
             kind: e.kind,
             status: e.status | if unfinished { FLAG_UNFINISHED } else { 0 },
         });
+    }
+
+    /// Drops the tombstones at the top of `open`, keeping every frame's `open_base` within
+    /// `open_len` (a frame whose range that empties has no entries left, not stale ones).
+    #[inline(always)]
+    pub fn trim_open(&mut self) {
+        while self.open_len > 0 && self.open[self.open_len - 1].ended {
+            self.open_len -= 1;
+        }
+        if self
+            .frames
+            .last()
+            .is_some_and(|f| f.open_base > self.open_len)
+        {
+            self.clamp_open_bases();
+        }
+    }
+
+    /// Lowers the `open_base` of the frames above `open_len` to it: the tombstones they sat on
+    /// (spans of a frame below that ended while they were current) are gone.
+    #[cold]
+    fn clamp_open_bases(&mut self) {
+        for f in self.frames.iter_mut().rev() {
+            if f.open_base <= self.open_len {
+                break;
+            }
+            f.open_base = self.open_len;
+        }
     }
 
     /// The parent for a span started now in `frame`.
