@@ -35,14 +35,16 @@ pub struct Limits {
     /// Traces started with `start_trace` and not yet ended that one thread may hold. Starting
     /// one more evicts the oldest (its buffered spans handed over, the trace counted
     /// abandoned and evicted): a thread that starts traces and never ends them (an async task
-    /// that moved to another thread) cannot grow without bound. Default 64.
+    /// that moved to another thread) cannot grow without bound. Holds in every scope: inside
+    /// `attach`, a `bind` closure or an instrumented future's poll too. Default 64.
     pub max_traces_per_thread: usize,
     /// Bytes that finished spans waiting in trace hand-off queues may hold across the tracer
     /// (records, attributes, names, events: [`crate::Stats::bytes_queued`]). A batch that would
     /// go over is dropped and counted (`buffer_full`). Default 64 MiB.
     pub max_buffered_bytes: usize,
-    /// Spans open at once on one thread (stack depth). Deeper spans are not recorded (counted
-    /// in [`crate::Stats::spans_depth_limited`]). Default 4,096.
+    /// Spans open at once on one thread (stack depth), across every trace and attached scope
+    /// on it. Deeper spans are not recorded (counted in
+    /// [`crate::Stats::spans_depth_limited`]). Default 4,096.
     pub max_open_spans_per_thread: usize,
 }
 

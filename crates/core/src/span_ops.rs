@@ -235,9 +235,7 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
         owner_add(&tl.counters.finished, 1);
         if i + 1 == tl.open_len {
             tl.open_len -= 1;
-            while tl.open_len > 0 && tl.open[tl.open_len - 1].ended {
-                tl.open_len -= 1;
-            }
+            tl.trim_open();
         }
         if owns_frame {
             end_owned_frame(tl, frame_idx, end);

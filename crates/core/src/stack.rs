@@ -16,14 +16,25 @@
 //! # Invariants
 //! - Only its own thread touches a `TracerLocal`; the `RefCell` is never contended, and a
 //!   failed `try_borrow_mut` (re-entrance, thread teardown) degrades to a no-op.
-//! - Entries `open[frames[k].open_base .. frames[k+1].open_base]` belong to frame `k`; an
-//!   entry's `frame` is its frame's index (kept right when the oldest frame is evicted).
+//! - Open entries in `open[frames[k].open_base .. frames[k+1].open_base]` belong to frame `k`,
+//!   and an open entry's `frame` is its frame's index. Evicting a trace frame from anywhere
+//!   in `frames` (even below attached frames) keeps this: its entries are closed and stay as
+//!   tombstones (in the range of the frame below it), and the open entries above have their
+//!   `frame` lowered by one. Tombstones may sit in any frame's range; nothing reads their
+//!   `frame`.
+//! - `frames[k].open_base <= frames[k+1].open_base <= open_len`, and the top entry
+//!   (`open[open_len - 1]`) is open: tombstones at the top are dropped at once
+//!   (`trim_open`), and a frame whose range they emptied has its `open_base` lowered to
+//!   `open_len`, so a span started in it is never below its range.
 //! - Spans may end out of order: the entry is closed and left as a tombstone until the
 //!   entries above it end. A guard finds its entry by (slot, index) and checks the span id, so
 //!   a guard whose span was closed by `end_trace` or a detach is a no-op.
-//! - Bounds: at most `max_open_spans_per_thread` open entries, at most
-//!   `max_traces_per_thread` trace frames (the oldest is evicted), at most `batch_size` spans
-//!   in a frame's batch before it is handed over.
+//! - Bounds, whatever frames are attached (`attach`, `bind`, a future's poll) and whatever
+//!   parked frames a poll puts back: at most `max_open_spans_per_thread` entries, tombstones
+//!   included (`open_len`; a span refused there is counted `depth_limited`), at most
+//!   `max_traces_per_thread` trace frames (starting or restoring one more evicts the oldest,
+//!   counted `traces_evicted`), at most `batch_size` spans in a frame's batch before it is
+//!   handed over.
 //! - A thread's exit hands every frame's batch over (open spans closed as unfinished, within
 //!   the per-trace limit), and retires its counter block.
 
@@ -329,9 +340,7 @@ impl TracerLocal {
         }
         self.open_len = self.open_len.min(from);
         // Spans below `from` that ended out of order while a frame above was active.
-        while self.open_len > 0 && self.open[self.open_len - 1].ended {
-            self.open_len -= 1;
-        }
+        self.trim_open();
         if closed > 0 {
             owner_add(&self.counters.finished, closed);
             stats::add(&self.inner.counters.unfinished, closed);
@@ -377,6 +386,34 @@ impl TracerLocal {
             kind: e.kind,
             status: e.status | if unfinished { FLAG_UNFINISHED } else { 0 },
         });
+    }
+
+    /// Drops the tombstones at the top of `open`, keeping every frame's `open_base` within
+    /// `open_len` (a frame whose range that empties has no entries left, not stale ones).
+    #[inline(always)]
+    pub fn trim_open(&mut self) {
+        while self.open_len > 0 && self.open[self.open_len - 1].ended {
+            self.open_len -= 1;
+        }
+        if self
+            .frames
+            .last()
+            .is_some_and(|f| f.open_base > self.open_len)
+        {
+            self.clamp_open_bases();
+        }
+    }
+
+    /// Lowers the `open_base` of the frames above `open_len` to it: the tombstones they sat on
+    /// (spans of a frame below that ended while they were current) are gone.
+    #[cold]
+    fn clamp_open_bases(&mut self) {
+        for f in self.frames.iter_mut().rev() {
+            if f.open_base <= self.open_len {
+                break;
+            }
+            f.open_base = self.open_len;
+        }
     }
 
     /// The parent for a span started now in `frame`.
@@ -455,9 +492,11 @@ impl TracerLocal {
         }
     }
 
-    /// Evicts the oldest trace frame (index 0) when this thread holds `max` trace frames:
-    /// its open spans are closed unfinished, its batch handed over, and the trace counted
-    /// evicted (and abandoned, when nothing else holds it). Returns whether one was evicted.
+    /// Evicts the oldest trace frame when this thread holds `max` trace frames, wherever it
+    /// sits (below attached frames too): its open spans are closed unfinished and left as
+    /// tombstones (their guards become no-ops), the frames above it move down one index (their
+    /// entries' `frame` with them), its batch is handed over, and the trace is counted evicted
+    /// (and abandoned, when nothing else holds it). Returns whether one was evicted.
     pub fn evict_oldest_trace(&mut self, max: usize, now: u64) -> bool {
         if self.trace_frames < max.max(1) {
             return false;
@@ -465,27 +504,30 @@ impl TracerLocal {
         let Some(idx) = self.frames.iter().position(|f| f.is_trace) else {
             return false;
         };
-        if idx != 0 {
-            // Only a bottom frame can leave without disturbing the frames above it.
-            return false;
-        }
-        let end = self.frames.get(1).map_or(self.open_len, |f| f.open_base);
-        for i in (0..end).rev() {
+        let base = self.frames[idx].open_base;
+        let end = self
+            .frames
+            .get(idx + 1)
+            .map_or(self.open_len, |f| f.open_base);
+        for i in (base..end).rev() {
             if !self.open[i].ended {
+                debug_assert_eq!(self.open[i].frame as usize, idx);
                 self.record(i, now, true, &mut GuardAttrs::new());
                 owner_add(&self.counters.finished, 1);
                 stats::add(&self.inner.counters.unfinished, 1);
             }
         }
-        let Some(frame) = (!self.frames.is_empty()).then(|| self.frames.remove(0)) else {
-            return false;
-        };
+        let frame = self.frames.remove(idx);
         self.trace_frames -= 1;
-        for e in &mut self.open[..self.open_len] {
+        // Entries above the evicted range belong to the frames above it.
+        for e in &mut self.open[end..self.open_len] {
             if !e.ended {
                 e.frame -= 1;
             }
         }
+        // The closed entries are now tombstones in the range of the frame below (or of none);
+        // with nothing open above them they go at once.
+        self.trim_open();
         stats::add(&self.inner.counters.traces_evicted, 1);
         if let Some(b) = hand_over(&frame.trace, frame.batch) {
             self.keep_spare(b);
