@@ -62,7 +62,7 @@ fn a_span_ended_out_of_order_below_an_attached_scope_leaves_the_scope_whole() {
     tracer.start_trace();
     let a = tracer.start_span("a");
     let b = tracer.start_span("b");
-    let scope = tracer.attach(&root.context());
+    let scope = tracer.attach(&root.handle());
     // The outer trace's spans end while the scope is current (out of order, then the top).
     drop(a);
     drop(b);
@@ -88,7 +88,7 @@ fn a_span_ended_out_of_order_below_an_attached_scope_leaves_the_scope_whole() {
 fn bounds_hold_inside_attach() {
     let tracer = tracer();
     let root = tracer.start_root("root");
-    let scope = tracer.attach(&root.context());
+    let scope = tracer.attach(&root.handle());
     // The first trace keeps a span open; its guard outlives the trace's eviction.
     tracer.start_trace();
     let held = tracer.start_span("held");
@@ -164,7 +164,7 @@ fn bounds_hold_inside_an_instrumented_poll() {
         let recorded = open_past_the_bound(&t, 3);
         (recorded, end_all(&t))
     }
-    .with_context(root.context());
+    .with_context(root.handle());
     let mut fut = Box::pin(fut);
     assert!(poll_once(fut.as_mut()).is_pending());
     let s = tracer.stats();
@@ -193,7 +193,7 @@ fn bounds_hold_after_parked_traces_are_put_back() {
     let tracer = tracer();
     let root = tracer.start_root("root");
     // The polling thread runs inside a scope of its own (a bound closure, a worker's context).
-    let scope = tracer.attach(&root.context());
+    let scope = tracer.attach(&root.handle());
     let t = tracer.clone();
     let fut = async move {
         start_traces(&t, 5, "parked");
@@ -205,7 +205,7 @@ fn bounds_hold_after_parked_traces_are_put_back() {
             .collect();
         (recorded, ended)
     }
-    .with_context(root.context());
+    .with_context(root.handle());
     let mut fut = Box::pin(fut);
     assert!(poll_once(fut.as_mut()).is_pending());
     assert_eq!(tracer.stats().traces_parked, 5);
@@ -241,7 +241,7 @@ fn bounds_hold_after_parked_traces_are_put_back() {
 fn evicting_below_open_spans_keeps_the_frames_above_whole() {
     let tracer = tracer();
     let root = tracer.start_root("root");
-    let scope = tracer.attach(&root.context());
+    let scope = tracer.attach(&root.handle());
     let in_scope = tracer.start_span("in scope");
     tracer.start_trace();
     let oldest = tracer.start_span("oldest");
