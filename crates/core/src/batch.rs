@@ -54,6 +54,9 @@ pub(crate) struct Extras {
     pub error: Option<String>,
     pub dropped_attributes: u32,
     pub dropped_events: u32,
+    /// Attributes set on a stack span from outside its guard ([`crate::CurrentSpan`]),
+    /// appended to the guard's when the span is recorded.
+    pub attrs: Vec<KeyValue>,
 }
 
 /// What a batch's spans share: their trace's id and flags, the remote parent (if the trace

@@ -23,6 +23,7 @@
 
 use std::sync::OnceLock;
 
+use crate::current_span::CurrentSpan;
 use crate::sampler::Sampler;
 use crate::tracer::RequestTracer;
 
@@ -53,6 +54,18 @@ pub fn tracer() -> &'static RequestTracer {
         Some(t) => t,
         None => noop(),
     }
+}
+
+/// The innermost span current on this thread in the global tracer's traces:
+/// `global::tracer().current_span()`. See [`CurrentSpan`].
+///
+/// ```
+/// use reqtrace_core::global;
+/// // No tracer set, nothing current: the edit is a no-op.
+/// global::current_span().set_attribute("user.id", 7);
+/// ```
+pub fn current_span() -> CurrentSpan {
+    tracer().current_span()
 }
 
 /// Whether [`set_tracer`] has run.

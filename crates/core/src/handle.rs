@@ -3,11 +3,17 @@
 //! a plain [`SpanContext`] such as one parsed from a header).
 //! Layer: live traces (beside `trace.rs`, whose `TraceShared` a handle holds).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::clock;
+use crate::data::SpanKind;
 use crate::ids::{SpanContext, SpanId, TraceId};
+use crate::pending_edits::SpanEdit;
+use crate::stats;
 use crate::trace::TraceShared;
+use crate::value::{KeyValue, Value};
 
 /// A span of a trace that is live in this process: its [`SpanContext`] plus a reference to
 /// the trace, so that spans started under it on any thread or task join the same local trace
@@ -74,6 +80,68 @@ impl SpanHandle {
     /// Whether the trace is sampled (spans started under the handle are recorded).
     pub fn is_sampled(&self) -> bool {
         self.context.is_sampled()
+    }
+
+    /// Sets an attribute on the handle's span, wherever the span is held (a `RootSpan` in a
+    /// server's response future, a guard on another thread): applied when the span ends,
+    /// within the same limits as the span's own `set_attribute`. Edits made after the span
+    /// ended are dropped and counted ([`crate::Stats::attributes_dropped`]).
+    pub fn set_attribute(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        self.edit(SpanEdit::Attribute(KeyValue::new(key, value)));
+    }
+
+    /// Adds an event (timestamped now) to the handle's span, applied when it ends.
+    pub fn add_event<I>(&self, name: impl Into<Cow<'static, str>>, attributes: I)
+    where
+        I: IntoIterator<Item = KeyValue>,
+    {
+        self.edit(SpanEdit::Event {
+            name: name.into(),
+            attributes: attributes.into_iter().collect(),
+            time: clock::unix_nanos_now(),
+        });
+    }
+
+    /// Marks the handle's span failed with `message`.
+    pub fn set_error(&self, message: impl Into<String>) {
+        self.edit(SpanEdit::Status(Err(message.into())));
+    }
+
+    /// Marks the handle's span successful.
+    pub fn set_ok(&self) {
+        self.edit(SpanEdit::Status(Ok(())));
+    }
+
+    /// Renames the handle's span.
+    pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.edit(SpanEdit::Name(name.into()));
+    }
+
+    /// Sets the handle's span's kind.
+    pub fn set_kind(&self, kind: SpanKind) {
+        self.edit(SpanEdit::Kind(kind));
+    }
+
+    pub(crate) fn edit(&self, edit: SpanEdit) {
+        if !self.trace.is_sampled() {
+            return;
+        }
+        let refused = if self.trace.is_ended() {
+            Some(edit)
+        } else {
+            self.trace
+                .edits
+                .push(self.context.span_id.to_u64(), edit)
+                .err()
+        };
+        if let Some(edit) = refused {
+            let c = &self.trace.tracer.counters;
+            if edit.is_event() {
+                stats::add(&c.events_dropped, 1);
+            } else {
+                stats::add(&c.attributes_dropped, 1);
+            }
+        }
     }
 }
 

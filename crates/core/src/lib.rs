@@ -63,6 +63,7 @@ pub mod value;
 //    and the export worker that consumes them.
 mod batch;
 mod export_worker;
+mod pending_edits;
 mod recorder;
 pub mod tail_sampler;
 // 3. the state a tracer's clones and threads share.
@@ -77,6 +78,7 @@ mod thread;
 // 6. trace assembly.
 mod assemble;
 // 7. the API.
+mod current_span;
 mod future;
 pub mod global;
 mod guard;
@@ -85,6 +87,7 @@ mod span;
 mod tracer;
 
 pub use config::{BatchConfig, Limits};
+pub use current_span::CurrentSpan;
 pub use data::{Event, SpanData, SpanKind, StatusCode, Trace};
 pub use export::{ExportError, InMemoryExporter, Resource, SpanExporter};
 pub use future::{FutureExt, Instrumented, bind};

@@ -12,6 +12,7 @@ use crate::clock;
 use crate::data::SpanKind;
 use crate::handle::{Parent, SpanHandle};
 use crate::ids::{SpanContext, SpanId};
+use crate::pending_edits::SpanEdit;
 use crate::recorder::Recorder;
 use crate::span_ops;
 use crate::stack;
@@ -215,6 +216,34 @@ impl Span {
         }
     }
 
+    /// Applies the edits made to this span through handles while it was held here.
+    #[cold]
+    fn apply_pending_edits(&mut self) {
+        let Some(o) = &self.state else { return };
+        for edit in o.trace.edits.take(o.span_id.to_u64()) {
+            match edit {
+                SpanEdit::Attribute(kv) => self.set_attribute(kv.key, kv.value),
+                SpanEdit::Event {
+                    name,
+                    attributes,
+                    time,
+                } => {
+                    if let Some(o) = &mut self.state {
+                        let rec = Span::recorder(&o.trace);
+                        match rec.event(o.extras.events.len(), name, attributes, time) {
+                            Some(ev) => o.extras.events.push(ev),
+                            None => o.extras.dropped_events += 1,
+                        }
+                    }
+                }
+                SpanEdit::Status(Ok(())) => self.set_ok(),
+                SpanEdit::Status(Err(m)) => self.set_error(m),
+                SpanEdit::Name(n) => self.update_name(n),
+                SpanEdit::Kind(k) => self.set_kind(k),
+            }
+        }
+    }
+
     /// Ends the span now.
     pub fn end(mut self) {
         self.finish(true);
@@ -227,6 +256,11 @@ impl Span {
     }
 
     fn finish(&mut self, may_join_thread: bool) {
+        if let Some(o) = &self.state
+            && o.trace.edits.any()
+        {
+            self.apply_pending_edits();
+        }
         let Some(mut o) = self.state.take() else {
             return;
         };

@@ -17,6 +17,7 @@ use crate::clock;
 use crate::data::SpanKind;
 use crate::handle::{Parent, SpanHandle};
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::pending_edits::SpanEdit;
 use crate::recorder::Recorder;
 use crate::rng;
 use crate::stack::{
@@ -205,6 +206,13 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
         if i >= tl.open_len || tl.open[i].span_id != key.span_id || tl.open[i].ended {
             return;
         }
+        if tl
+            .frames
+            .get(tl.open[i].frame as usize)
+            .is_some_and(|f| f.trace.edits.any())
+        {
+            apply_pending_edits(tl, i);
+        }
         if panicking && tl.open[i].status != STATUS_ERROR {
             let e = &mut tl.open[i];
             e.status = STATUS_ERROR;
@@ -254,6 +262,118 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
             tl.maybe_flush(frame_idx, end);
         }
     });
+}
+
+/// Applies the edits made through handles to open entry `i` (about to be recorded).
+#[cold]
+fn apply_pending_edits(tl: &mut TracerLocal, i: usize) {
+    let Some(frame) = tl.frames.get(tl.open[i].frame as usize) else {
+        return;
+    };
+    let edits = frame.trace.edits.take(tl.open[i].span_id);
+    let inner = Arc::clone(&tl.inner);
+    for edit in edits {
+        apply_edit(&mut tl.open[i], &inner, edit);
+    }
+}
+
+/// Applies one edit to an open stack entry, within the tracer's limits. Attributes wait in
+/// the entry's extras and join the guard's when the span is recorded.
+pub(crate) fn apply_edit(e: &mut OpenSpan, inner: &TracerInner, edit: SpanEdit) {
+    let rec = Recorder {
+        limits: &inner.limits,
+        counters: &inner.counters,
+    };
+    match edit {
+        SpanEdit::Attribute(mut kv) => {
+            let x = e.extras();
+            if x.attrs.len() < inner.limits.max_attributes_per_span {
+                rec.attribute(&mut kv);
+                x.attrs.push(kv);
+            } else {
+                x.dropped_attributes += 1;
+                stats::add(&inner.counters.attributes_dropped, 1);
+            }
+        }
+        SpanEdit::Event {
+            name,
+            attributes,
+            time,
+        } => {
+            let x = e.extras();
+            match rec.event(x.events.len(), name, attributes, time) {
+                Some(ev) => x.events.push(ev),
+                None => x.dropped_events += 1,
+            }
+        }
+        SpanEdit::Status(Ok(())) => {
+            e.status = STATUS_OK;
+            if let Some(x) = &mut e.extras {
+                x.error = None;
+            }
+        }
+        SpanEdit::Status(Err(m)) => {
+            e.status = STATUS_ERROR;
+            e.extras().error = Some(rec.message(m));
+        }
+        SpanEdit::Name(n) => set_entry_name(e, n, inner),
+        SpanEdit::Kind(k) => e.kind = kind_to_u8(k),
+    }
+}
+
+/// Applies `edit` to open span `key` (a span on this thread's stack); `false` if it is not
+/// open any more.
+pub(crate) fn edit_open(key: SpanKey, edit: SpanEdit) -> bool {
+    let mut edit = Some(edit);
+    with_open(key, |e, inner| {
+        if let Some(edit) = edit.take() {
+            apply_edit(e, inner, edit);
+        }
+    })
+    .is_some()
+}
+
+/// What the innermost current span of this thread is, for [`crate::CurrentSpan`]: an open
+/// entry of the top frame, or (none open) the attached frame's parent, held elsewhere.
+pub(crate) enum CurrentTarget {
+    Stack(SpanKey),
+    Held(SpanHandle),
+}
+
+pub(crate) fn current_target(inner: &Arc<TracerInner>) -> Option<CurrentTarget> {
+    with_state(|st| {
+        let slot = st.find(inner)?;
+        let tl = &st.tracers[slot];
+        let frame = tl.frames.last()?;
+        if !frame.sampled {
+            return None;
+        }
+        if tl.open_len > frame.open_base {
+            let i = tl.open_len - 1;
+            let e = &tl.open[i];
+            if !e.ended {
+                return Some(CurrentTarget::Stack(SpanKey {
+                    slot: slot as u32,
+                    index: i as u32,
+                    span_id: e.span_id,
+                    max_attrs: tl.max_attrs,
+                    max_value_len: tl.max_value_len,
+                    max_key_len: tl.max_key_len,
+                    max_array_len: tl.max_array_len,
+                }));
+            }
+        }
+        if frame.is_trace {
+            return None;
+        }
+        let id = SpanId::from_u64(frame.parent)?;
+        Some(CurrentTarget::Held(SpanHandle::new(
+            Arc::clone(&frame.trace),
+            id,
+            false,
+        )))
+    })
+    .flatten()
 }
 
 /// The span that owned attached frame `idx` (`start_span_with_parent`) ended: pop the frame,

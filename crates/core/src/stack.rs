@@ -361,14 +361,17 @@ impl TracerLocal {
         }
         let attr_start = b.attrs.len() as u32;
         // At most u16::MAX: the builder caps `max_attributes_per_span`.
-        let attr_len = attrs.len().min(usize::from(u16::MAX));
+        let mut attr_len = attrs.len().min(usize::from(u16::MAX));
         if attr_len > 0 {
             // Keys and values were limited as they were set (`SpanGuard::set_attribute`).
             attrs.truncate(attr_len);
             b.attrs.extend(attrs.drain(..));
         }
         let extras = match e.extras.take() {
-            Some(x) => {
+            Some(mut x) => {
+                if !x.attrs.is_empty() {
+                    attr_len += merge_extra_attrs(&mut x, &mut b.attrs, attr_len, &self.inner);
+                }
                 b.extras.push(*x);
                 (b.extras.len() - 1) as u32
             }
@@ -538,6 +541,32 @@ impl TracerLocal {
 }
 
 /// Moves a finished detached span's parts into `frame`'s batch.
+/// Appends the attributes set on a stack span from outside its guard after the guard's
+/// `held`, within `max_attributes_per_span` (the rest dropped and counted). Returns how many
+/// were appended.
+#[cold]
+fn merge_extra_attrs(
+    x: &mut Extras,
+    out: &mut Vec<KeyValue>,
+    held: usize,
+    inner: &TracerInner,
+) -> usize {
+    let room = inner
+        .limits
+        .max_attributes_per_span
+        .min(usize::from(u16::MAX))
+        .saturating_sub(held);
+    let n = x.attrs.len().min(room);
+    let dropped = x.attrs.len() - n;
+    if dropped > 0 {
+        x.dropped_attributes += dropped as u32;
+        stats::add(&inner.counters.attributes_dropped, dropped as u64);
+    }
+    out.extend(x.attrs.drain(..).take(n));
+    x.attrs = Vec::new();
+    n
+}
+
 pub(crate) fn push_detached(
     frame: &mut Frame,
     mut raw: RawSpan,

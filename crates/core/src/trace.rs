@@ -33,6 +33,7 @@ use crate::sync::{AtomicBool, Inbox, fence};
 
 use crate::batch::{Batch, TraceKey};
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::pending_edits::PendingEdits;
 use crate::stats;
 use crate::tracer_state::TracerRef;
 use crate::value::KeyValue;
@@ -71,6 +72,8 @@ pub(crate) struct TraceShared {
     accepted: AtomicU64,
     /// Spans of this trace dropped by a bound.
     pub dropped: AtomicU64,
+    /// Edits to spans of this trace made through handles, applied when each span ends.
+    pub edits: PendingEdits,
 }
 
 impl TraceShared {
@@ -96,6 +99,7 @@ impl TraceShared {
             ended: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            edits: PendingEdits::default(),
         })
     }
 
@@ -197,6 +201,12 @@ impl TraceShared {
 impl Drop for TraceShared {
     fn drop(&mut self) {
         self.drain_undelivered();
+        let (attributes, events) = self.edits.leftover();
+        if attributes + events > 0 {
+            let c = &self.tracer.counters;
+            stats::add(&c.attributes_dropped, attributes);
+            stats::add(&c.events_dropped, events);
+        }
         if self.counted {
             let c = &self.tracer.counters;
             stats::sub(&c.open_traces, 1);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::assemble;
 use crate::config::{BatchConfig, Limits};
+use crate::current_span::CurrentSpan;
 use crate::data::{SpanKind, Trace};
 use crate::export::{ExportError, Resource, SpanExporter};
 use crate::export_worker::ExportWorker;
@@ -361,6 +362,14 @@ impl RequestTracer {
     /// in an unsampled trace, a stand-in span id so the trace id still propagates).
     pub fn current_span_context(&self) -> Option<SpanContext> {
         span_ops::current(&self.inner, true).and_then(|c| c.handle.map(SpanContext::from))
+    }
+
+    /// The innermost span current on this thread, whatever started it (a guard, an attached
+    /// root, `ServerLayer`'s request root, `#[trace]`, a future's span), to set attributes,
+    /// events, status or name on it. Finding it allocates nothing; with no recorded span
+    /// current the edits do nothing. See [`CurrentSpan`].
+    pub fn current_span(&self) -> CurrentSpan {
+        CurrentSpan::find(&self.inner)
     }
 
     /// A handle on the current span (the same span as [`RequestTracer::current_span_context`]),

@@ -503,3 +503,34 @@ fn unusual_signatures_still_work() {
         ]
     );
 }
+
+#[trace]
+fn sets_on_its_own_span(n: u64) -> u64 {
+    tracer()
+        .current_span()
+        .set_attribute("n.doubled", (n * 2) as i64);
+    n
+}
+
+#[trace]
+async fn sets_on_its_own_async_span() {
+    tracer().current_span().set_attribute("async.before", 1);
+    YieldOnce(false).await;
+    tracer().current_span().set_attribute("async.after", 2);
+}
+
+#[test]
+fn a_traced_function_reaches_its_own_span_through_current_span() {
+    let trace = traced(|| {
+        sets_on_its_own_span(21);
+        block_on(sets_on_its_own_async_span());
+    });
+    let sync = span(&trace, concat!(module_path!(), "::sets_on_its_own_span"));
+    assert_eq!(sync.attribute("n.doubled"), Some(&Value::I64(42)));
+    let a = span(
+        &trace,
+        concat!(module_path!(), "::sets_on_its_own_async_span"),
+    );
+    assert_eq!(a.attribute("async.before"), Some(&Value::I64(1)));
+    assert_eq!(a.attribute("async.after"), Some(&Value::I64(2)));
+}

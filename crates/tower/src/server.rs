@@ -10,6 +10,10 @@
 //!    attributes ([`crate::attributes`]).
 //! 3. The inner service is called with the root attached, and its future is polled with the
 //!    root current on every poll (whatever thread polls it): handler spans are its children.
+//!    A handle on the root ([`reqtrace_core::SpanHandle`]) is in the request's extensions
+//!    (`Extension<SpanHandle>` in axum): set attributes on the SERVER span from any depth.
+//!    `tracer.current_span()` reaches the innermost span, which is the root itself while the
+//!    handler has no span of its own.
 //! 4. The response's status is recorded (5xx is an error) and its body is wrapped in a
 //!    [`TracedBody`]; the trace finishes when the body has been sent to its end.
 //!
@@ -218,6 +222,9 @@ where
         let head = req.method() == http::Method::HEAD;
         let root = self.config.start(&mut req);
         let handle = root.handle();
+        // Handlers reach the request's root through the extensions (`Extension<SpanHandle>`
+        // in axum), from any depth of spans.
+        req.extensions_mut().insert(handle.clone());
         let fut = {
             // Work the inner service does in `call` (routing, starting the handler) sees the
             // root too.

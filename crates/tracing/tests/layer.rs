@@ -465,3 +465,19 @@ fn with_a_per_layer_filter_skipped_spans_are_bridged_over() {
         assert_eq!(events, ["kept event"]);
     });
 }
+
+#[test]
+fn current_span_reaches_an_entered_tracing_span() {
+    let (tracer, dispatch) = setup();
+    dispatcher::with_default(&dispatch, || {
+        tracer.start_trace();
+        let t = tracer.clone();
+        tracing::info_span!("handler").in_scope(|| {
+            t.current_span().set_attribute("from.current_span", 7);
+            t.current_span().update_name("handler (renamed)");
+        });
+        let trace = tracer.end_trace().unwrap();
+        let s = span(&trace, "handler (renamed)");
+        assert_eq!(s.attribute("from.current_span"), Some(&Value::I64(7)));
+    });
+}
