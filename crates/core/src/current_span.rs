@@ -15,7 +15,7 @@ use crate::span_ops::{self, CurrentTarget};
 use crate::value::{KeyValue, Value};
 
 /// The innermost span current on this thread when [`crate::RequestTracer::current_span`] (or
-/// [`crate::global::current_span`]) was called. Edits go to that span even if others start
+/// `global::current_span()`) was called. Edits go to that span even if others start
 /// meanwhile; with no recorded span current they do nothing.
 ///
 /// Finding it allocates nothing. A span on this thread's stack is edited in place (no lock);
