@@ -440,44 +440,31 @@ fn with_open<R>(key: SpanKey, f: impl FnOnce(&mut OpenSpan, &TracerInner) -> R) 
 
 pub(crate) fn add_event(key: SpanKey, name: Cow<'static, str>, attributes: Vec<KeyValue>) {
     let time = clock::to_unix_nanos(clock::now());
-    with_open(key, |e, inner| {
-        let rec = Recorder {
-            limits: &inner.limits,
-            counters: &inner.counters,
-        };
-        let x = e.extras();
-        match rec.event(x.events.len(), name, attributes, time) {
-            Some(ev) => x.events.push(ev),
-            None => x.dropped_events += 1,
-        }
-    });
+    edit_open(
+        key,
+        SpanEdit::Event {
+            name,
+            attributes,
+            time,
+        },
+    );
 }
 
 pub(crate) fn set_status(key: SpanKey, ok: bool, message: Option<String>) {
-    with_open(key, |e, inner| {
-        if ok {
-            e.status = STATUS_OK;
-            if let Some(x) = &mut e.extras {
-                x.error = None;
-            }
-        } else {
-            e.status = STATUS_ERROR;
-            let m = Recorder {
-                limits: &inner.limits,
-                counters: &inner.counters,
-            }
-            .message(message.unwrap_or_default());
-            e.extras().error = Some(m);
-        }
-    });
+    let status = if ok {
+        Ok(())
+    } else {
+        Err(message.unwrap_or_default())
+    };
+    edit_open(key, SpanEdit::Status(status));
 }
 
 pub(crate) fn set_kind(key: SpanKey, kind: SpanKind) {
-    with_open(key, |e, _| e.kind = kind_to_u8(kind));
+    edit_open(key, SpanEdit::Kind(kind));
 }
 
 pub(crate) fn set_name(key: SpanKey, name: Cow<'static, str>) {
-    with_open(key, |e, inner| set_entry_name(e, name, inner));
+    edit_open(key, SpanEdit::Name(name));
 }
 
 /// The context of open span `key`.
