@@ -80,8 +80,8 @@ async fn run(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
-    // Requests are done: send what is buffered, without blocking the runtime's threads.
-    tokio::task::spawn_blocking(move || tracer.shutdown()).await??;
+    // Requests are done: send what is buffered (the wait does not block the runtime).
+    tracer.shutdown_async().await?;
     Ok(())
 }
 

@@ -45,6 +45,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::batch::{Batch, TraceKey};
 use crate::config::BatchConfig;
 use crate::data::SpanData;
+use crate::diagnostics::{DiagnosticKind, RateLimiter};
 use crate::export::{ExportError, Resource, SpanExporter};
 use crate::stats::{self, EXPORT_QUEUE_CLOSED, SharedCounters};
 
@@ -79,9 +80,40 @@ struct Shared {
     done: Condvar,
     /// Senders wait here between retries; notified when shutdown begins.
     retry: Condvar,
+    /// Who the reports are about (the service name), and their rate limit.
+    subject: String,
+    reports: RateLimiter,
+    /// `export_dropped_queue_full` when the worker last reported it.
+    reported_queue_full: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
+    /// Reports a failure of this tracer's export (rate-limited per tracer).
+    fn report(&self, kind: DiagnosticKind, message: impl FnOnce() -> String) {
+        let subject = &self.subject;
+        self.reports
+            .report(kind, subject, || format!("{subject}: {}", message()));
+    }
+
+    /// Reports spans refused by a full queue since the last report (the traced threads only
+    /// count them; the worker says so, rate-limited, from its own thread).
+    fn report_queue_full(&self) {
+        let now = self.counters.export_dropped_queue_full.load(Relaxed);
+        let before = self.reported_queue_full.load(Relaxed);
+        if now > before {
+            self.report(DiagnosticKind::SpansDropped, || {
+                format!(
+                    "export queue full: {} spans dropped (BatchConfig::max_queue_spans = {}, \
+                     max_queue_bytes = {}; the destination is slower than the spans arrive)",
+                    now - before,
+                    self.config.max_queue_spans,
+                    self.config.max_queue_bytes
+                )
+            });
+            self.reported_queue_full.store(now, Relaxed);
+        }
+    }
+
     fn queued(&self) -> u64 {
         stats::export_in_queue(self.counters.export_in_queue.load(Relaxed))
     }
@@ -177,6 +209,9 @@ impl ExportWorker {
             wake: Condvar::new(),
             done: Condvar::new(),
             retry: Condvar::new(),
+            subject: resource.service_name.to_string(),
+            reports: RateLimiter::default(),
+            reported_queue_full: Default::default(),
         });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -273,10 +308,12 @@ impl ExportWorker {
                 // The worker is stuck in an export call: what it has not taken yet will not
                 // be attempted. What the stuck calls hold stays counted in flight.
                 let dropped = s.discard_queued();
-                return Err(ExportError::transient(format!(
+                let e = ExportError::transient(format!(
                     "shutdown timed out after {timeout:?}: {dropped} queued spans dropped, {} still in flight",
                     s.counters.export_in_flight.load(Relaxed)
-                )));
+                ));
+                s.report(DiagnosticKind::SpansDropped, || e.to_string());
+                return Err(e);
             }
         }
         let result = c.stopped.clone().unwrap_or(Ok(()));
@@ -410,6 +447,7 @@ fn run(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>, resource: Resource)
                 c.shutdown_deadline.is_some(),
             )
         };
+        s.report_queue_full();
         let tick = Instant::now() >= next_tick;
         if tick {
             next_tick = deadline_after(s.config.flush_interval);

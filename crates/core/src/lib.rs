@@ -51,6 +51,7 @@
 mod clock;
 mod config;
 pub mod data;
+pub mod diagnostics;
 pub mod export;
 pub mod ids;
 mod rng;
@@ -83,6 +84,7 @@ mod future;
 pub mod global;
 mod guard;
 mod root;
+mod shutdown;
 mod span;
 mod tracer;
 
@@ -96,6 +98,7 @@ pub use handle::{Parent, SpanHandle};
 pub use ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
 pub use root::{RootBuilder, RootRun, RootSpan};
 pub use sampler::Sampler;
+pub use shutdown::Shutdown;
 pub use span::Span;
 pub use stats::{DroppedSpans, ExportStats, Stats};
 pub use tail_sampler::{TailPolicy, TailRuleStats, TailSampler};

@@ -65,11 +65,61 @@ impl Sampler {
         })
     }
 
-    /// The sampler named by `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, if set and valid.
+    /// The sampler named by `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` in the
+    /// process environment (see [`Sampler::from_env_with`]).
     pub fn from_env() -> Option<Sampler> {
-        let name = std::env::var("OTEL_TRACES_SAMPLER").ok()?;
-        let arg = std::env::var("OTEL_TRACES_SAMPLER_ARG").ok();
-        Sampler::from_otel(&name, arg.as_deref())
+        Sampler::from_env_with(|k| std::env::var(k).ok())
+    }
+
+    /// The sampler named by `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, read through
+    /// `lookup`; `None` when the variable is unset or empty. Invalid values follow the
+    /// crates' one rule for the environment ([`crate::diagnostics`]): reported and ignored.
+    /// An unknown sampler name gives `None` (the configured sampler stays); a ratio that is
+    /// not a number from 0 to 1 is replaced by the default ratio, 1.0.
+    ///
+    /// ```
+    /// use reqtrace_core::Sampler;
+    /// let env = |k: &str| match k {
+    ///     "OTEL_TRACES_SAMPLER" => Some("parentbased_traceidratio".to_owned()),
+    ///     "OTEL_TRACES_SAMPLER_ARG" => Some("0.25".to_owned()),
+    ///     _ => None,
+    /// };
+    /// assert_eq!(
+    ///     Sampler::from_env_with(env),
+    ///     Some(Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.25))))
+    /// );
+    /// ```
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Option<Sampler> {
+        const NAME: &str = "OTEL_TRACES_SAMPLER";
+        const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let name = get(NAME)?;
+        let arg = get(ARG);
+        if let Some(s) = Sampler::from_otel(&name, arg.as_deref()) {
+            return Some(s);
+        }
+        // Either the name is unknown, or it takes a ratio and the ratio is bad.
+        match Sampler::from_otel(&name, None) {
+            None => {
+                crate::diagnostics::invalid_env(
+                    NAME,
+                    &name,
+                    &"unknown sampler (expected always_on, always_off, traceidratio, \
+                      parentbased_always_on, parentbased_always_off or parentbased_traceidratio)",
+                    "the configured sampler",
+                );
+                None
+            }
+            Some(default_ratio) => {
+                crate::diagnostics::invalid_env(
+                    ARG,
+                    arg.as_deref().unwrap_or_default(),
+                    &"the ratio must be a number from 0 to 1",
+                    "1.0",
+                );
+                Some(default_ratio)
+            }
+        }
     }
 }
 

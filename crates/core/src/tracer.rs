@@ -18,6 +18,7 @@ use crate::handle::{Parent, SpanHandle};
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 use crate::root::{RootBuilder, RootSpan, new_trace_start};
 use crate::sampler::Sampler;
+use crate::shutdown::Shutdown;
 use crate::span::Span;
 use crate::span_ops;
 use crate::stats::{SharedCounters, Stats};
@@ -432,6 +433,23 @@ impl RequestTracer {
             None => Ok(()),
         }
     }
+
+    /// [`RequestTracer::shutdown`] for async code: the same delivery and the same deadline,
+    /// run on a thread of its own, so awaiting it never blocks the runtime's worker (no
+    /// `spawn_blocking` needed, and no particular runtime).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let tracer = reqtrace_core::RequestTracer::new("api");
+    /// // ... serve until a signal; then deliver what is queued:
+    /// tracer.shutdown_async().await.unwrap();
+    /// # }
+    /// ```
+    pub fn shutdown_async(&self) -> Shutdown {
+        let tracer = self.clone();
+        Shutdown::spawn(move || tracer.shutdown())
+    }
 }
 
 /// The seed's trace context: what [`RequestTracer::trace_context`] returns.
@@ -488,9 +506,15 @@ impl RequestTracerBuilder {
     }
 
     /// Takes the sampler from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` when they are
-    /// set and valid; keeps the current one otherwise.
-    pub fn sampler_from_env(mut self) -> Self {
-        if let Some(s) = Sampler::from_env() {
+    /// set; keeps the current one otherwise. Invalid values are reported and ignored
+    /// ([`Sampler::from_env_with`], [`crate::diagnostics`]).
+    pub fn sampler_from_env(self) -> Self {
+        self.sampler_from_env_with(|k| std::env::var(k).ok())
+    }
+
+    /// [`RequestTracerBuilder::sampler_from_env`], reading the variables through `lookup`.
+    pub fn sampler_from_env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        if let Some(s) = Sampler::from_env_with(lookup) {
             self.sampler = s;
         }
         self

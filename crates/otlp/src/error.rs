@@ -1,4 +1,5 @@
-//! The crate's typed errors: [`ConfigError`] (refused configuration, at build time) and
+//! The crate's typed errors: [`ConfigError`] (refused configuration given in code, at build
+//! time; invalid `OTEL_*` values are reported and ignored instead) and
 //! [`SendError`] (one request that did not succeed, at export time).
 
 use std::fmt;
@@ -61,13 +62,6 @@ pub enum ConfigError {
     ProtobufUnavailable,
     /// A timeout that is not a positive whole number of milliseconds.
     InvalidTimeout(String),
-    /// An environment variable's value was refused.
-    Env {
-        /// The variable's name.
-        var: &'static str,
-        /// Why its value was refused.
-        error: Box<ConfigError>,
-    },
 }
 
 impl fmt::Display for ConfigError {
@@ -108,19 +102,11 @@ impl fmt::Display for ConfigError {
                 f,
                 "invalid OTLP timeout {t:?} (expected a positive number of milliseconds)"
             ),
-            ConfigError::Env { var, error } => write!(f, "{var}: {error}"),
         }
     }
 }
 
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::Env { error, .. } => Some(&**error),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for ConfigError {}
 
 /// Why one request to the receiver did not succeed ([`crate::OtlpExporter::send`]).
 ///

@@ -307,9 +307,13 @@ impl OtlpExporterBuilder {
     /// | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` | PEM file of the client certificate |
     /// | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY` | PEM file of the client key |
     ///
-    /// Values are checked at [`OtlpExporterBuilder::build`]; a bad one is a
-    /// [`ConfigError::Env`] naming the variable. An unsupported protocol (`grpc`, or
-    /// `http/protobuf` in a build without the `proto` feature) is refused, never replaced.
+    /// Values are checked at [`OtlpExporterBuilder::build`]. One that cannot be used (it does
+    /// not parse, names an unsupported protocol such as `grpc`, or needs a feature this build
+    /// lacks) is reported through `reqtrace_core::diagnostics` (`OTEL_X="value" ignored:
+    /// why; using ...`) and ignored: the generic variable or the default takes its place, as
+    /// the OpenTelemetry specification asks. Values given in code are errors instead. TLS
+    /// files named here that cannot be read stay errors ([`ConfigError::InvalidTlsFile`]):
+    /// falling back would change whom the exporter trusts.
     ///
     /// ```
     /// use reqtrace_otlp::OtlpExporter;
@@ -351,31 +355,26 @@ impl OtlpExporterBuilder {
     /// collector shows up as transient export errors later.
     pub fn build(self) -> Result<OtlpExporter, ConfigError> {
         let env = self.env.unwrap_or_default();
-        let in_env = |var: &'static str| {
-            move |error| ConfigError::Env {
-                var,
-                error: Box::new(error),
-            }
-        };
 
         let endpoint = match (&self.traces_endpoint, &self.endpoint) {
             (Some(url), _) => url.parse()?,
             (None, Some(base)) => Endpoint::from_base(base)?,
-            (None, None) => match (&env.traces_endpoint, &env.endpoint) {
-                (Some(url), _) => url
-                    .parse()
-                    .map_err(in_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))?,
-                (None, Some(base)) => {
-                    Endpoint::from_base(base).map_err(in_env("OTEL_EXPORTER_OTLP_ENDPOINT"))?
-                }
-                (None, None) => Endpoint::from_base(DEFAULT_ENDPOINT)?,
-            },
+            (None, None) => from_env(
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &env.traces_endpoint),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &env.endpoint),
+                |url, specific| {
+                    let e = if specific {
+                        url.parse()?
+                    } else {
+                        Endpoint::from_base(url)?
+                    };
+                    reachable(e)
+                },
+                DEFAULT_ENDPOINT,
+            )
+            .map_or_else(|| Endpoint::from_base(DEFAULT_ENDPOINT), Ok)?,
         };
-        if endpoint.scheme() == Scheme::Https && !cfg!(feature = "tls") {
-            return Err(ConfigError::TlsUnavailable {
-                endpoint: endpoint.to_string(),
-            });
-        }
+        let endpoint = reachable(endpoint)?;
 
         let mut headers: Vec<(String, String)> = Vec::new();
         let mut merge = |list: Vec<(String, String)>| {
@@ -388,11 +387,14 @@ impl OtlpExporterBuilder {
             ("OTEL_EXPORTER_OTLP_HEADERS", &env.headers),
             ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", &env.traces_headers),
         ] {
-            if let Some(v) = value {
-                let list = parse_key_value_list(v).map_err(in_env(var))?;
-                for (k, v) in &list {
-                    check_header(k, v).map_err(in_env(var))?;
-                }
+            let parsed = value.as_deref().and_then(|v| {
+                let list = parse_key_value_list(v).and_then(|list| {
+                    list.iter().try_for_each(|(k, v)| check_header(k, v))?;
+                    Ok(list)
+                });
+                ignore_invalid(var, v, list, "no headers from it")
+            });
+            if let Some(list) = parsed {
                 merge(list);
             }
         }
@@ -403,44 +405,43 @@ impl OtlpExporterBuilder {
 
         let compression = match self.compression {
             Some(c) => c,
-            None => match (&env.traces_compression, &env.compression) {
-                (Some(c), _) => c
-                    .parse()
-                    .map_err(in_env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"))?,
-                (None, Some(c)) => c
-                    .parse()
-                    .map_err(in_env("OTEL_EXPORTER_OTLP_COMPRESSION"))?,
-                (None, None) => Compression::None,
-            },
+            None => from_env(
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                    &env.traces_compression,
+                ),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", &env.compression),
+                |c, _| c.parse(),
+                "none",
+            )
+            .unwrap_or(Compression::None),
         };
 
         let timeout = match self.timeout {
             Some(t) if t.is_zero() => return Err(ConfigError::InvalidTimeout("0".into())),
             Some(t) => t,
-            None => match (&env.traces_timeout, &env.timeout) {
-                (Some(t), _) => {
-                    parse_timeout_ms(t).map_err(in_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"))?
-                }
-                (None, Some(t)) => {
-                    parse_timeout_ms(t).map_err(in_env("OTEL_EXPORTER_OTLP_TIMEOUT"))?
-                }
-                (None, None) => DEFAULT_TIMEOUT,
-            },
+            None => from_env(
+                ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", &env.traces_timeout),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", &env.timeout),
+                |t, _| parse_timeout_ms(t),
+                "10000 ms",
+            )
+            .unwrap_or(DEFAULT_TIMEOUT),
         };
 
         let protocol = match self.protocol {
             Some(p) => p,
-            None => match (&env.traces_protocol, &env.protocol) {
-                (Some(p), _) => p
-                    .parse()
-                    .and_then(supported)
-                    .map_err(in_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"))?,
-                (None, Some(p)) => p
-                    .parse()
-                    .and_then(supported)
-                    .map_err(in_env("OTEL_EXPORTER_OTLP_PROTOCOL"))?,
-                (None, None) => Protocol::default(),
-            },
+            None => from_env(
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", &env.traces_protocol),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", &env.protocol),
+                |p, _| p.parse().and_then(supported),
+                if cfg!(feature = "proto") {
+                    "http/protobuf"
+                } else {
+                    "http/json"
+                },
+            )
+            .unwrap_or_default(),
         };
         let protocol = supported(protocol)?;
 
@@ -478,6 +479,51 @@ impl OtlpExporterBuilder {
             compressed: Vec::new(),
         })
     }
+}
+
+/// The crates' one rule for the environment (see `reqtrace_core::diagnostics`): a value that
+/// cannot be used is reported and ignored. Tries the signal-specific variable, then the
+/// generic one (`parse` is told which), and says what is used in place of a bad one.
+fn from_env<T>(
+    specific: (&'static str, &Option<String>),
+    generic: (&'static str, &Option<String>),
+    parse: impl Fn(&str, bool) -> Result<T, ConfigError>,
+    default: &str,
+) -> Option<T> {
+    if let Some(v) = specific.1 {
+        let instead = if generic.1.is_some() {
+            generic.0
+        } else {
+            default
+        };
+        if let Some(t) = ignore_invalid(specific.0, v, parse(v, true), instead) {
+            return Some(t);
+        }
+    }
+    let v = generic.1.as_deref()?;
+    ignore_invalid(generic.0, v, parse(v, false), default)
+}
+
+/// `Some(t)`, or `None` after reporting `var`'s value as ignored, `instead` used.
+fn ignore_invalid<T>(
+    var: &'static str,
+    value: &str,
+    parsed: Result<T, ConfigError>,
+    instead: &str,
+) -> Option<T> {
+    parsed
+        .map_err(|e| reqtrace_core::diagnostics::invalid_env(var, value, &e, instead))
+        .ok()
+}
+
+/// `Ok(e)` unless `e` needs TLS and this build has none.
+fn reachable(e: Endpoint) -> Result<Endpoint, ConfigError> {
+    if e.scheme() == Scheme::Https && !cfg!(feature = "tls") {
+        return Err(ConfigError::TlsUnavailable {
+            endpoint: e.to_string(),
+        });
+    }
+    Ok(e)
 }
 
 /// `Ok(p)` if this build can encode `p`.
@@ -648,10 +694,16 @@ impl OtlpExporter {
                 {
                     Counters::add(&c.partial_successes, 1);
                     Counters::add(&c.spans_rejected, rejected.min(n));
-                    c.set_last_error(format!(
+                    let text = format!(
                         "{} rejected {rejected} of {n} spans: {message}",
                         self.config.endpoint
-                    ));
+                    );
+                    reqtrace_core::diagnostics::report(
+                        reqtrace_core::diagnostics::DiagnosticKind::SpansRejected,
+                        &resource.service_name,
+                        || format!("{}: {text}", resource.service_name),
+                    );
+                    c.set_last_error(text);
                 }
                 Ok(())
             }
@@ -697,11 +749,15 @@ fn describe(endpoint: &Endpoint, r: &transport::Response) -> String {
         .take(300)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if detail.is_empty() {
+    let mut m = if detail.is_empty() {
         format!("{endpoint} answered {}", r.status)
     } else {
         format!("{endpoint} answered {}: {detail}", r.status)
+    };
+    if endpoint.port() == 4317 {
+        m.push_str(transport::GRPC_PORT_HINT);
     }
+    m
 }
 
 /// A 2xx response's partial success: `(rejected spans, error message)`, or `None` when the
@@ -901,28 +957,61 @@ mod tests {
     }
 
     #[test]
-    fn bad_env_values_name_their_variable() {
-        let cases = [
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://x"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "bad%20name=1"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "x=a%0D%0Ab"),
-            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/xml"),
+    fn bad_env_values_are_ignored_for_the_next_setting() {
+        // (The reports themselves are checked in tests/diagnostics.rs.)
+        type Check = fn(&OtlpConfig) -> bool;
+        let cases: [(&str, &str, Check); 9] = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318", |c| {
+                c.endpoint().to_string() == "http://localhost:4318/v1/traces"
+            }),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://x", |c| {
+                c.endpoint().to_string() == "http://generic:9/v1/traces"
+            }),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "novalue", |c| {
+                c.headers().is_empty()
+            }),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "bad%20name=1", |c| {
+                c.headers().is_empty()
+            }),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x=a%0D%0Ab", |c| {
+                c.headers().is_empty()
+            }),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", |c| {
+                c.compression() == Compression::None
+            }),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s", |c| {
+                c.timeout() == DEFAULT_TIMEOUT
+            }),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", |c| {
+                c.protocol() == Protocol::default()
+            }),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/xml", |c| {
+                c.protocol() == Protocol::HttpJson
+            }),
         ];
-        for (var, value) in cases {
-            let err = OtlpExporter::builder()
-                .from_env_with(|k| (k == var).then(|| value.to_owned()))
+        for (var, value, ok) in cases {
+            let exporter = OtlpExporter::builder()
+                .from_env_with(|k| {
+                    if k == var {
+                        return Some(value.to_owned());
+                    }
+                    match k {
+                        "OTEL_EXPORTER_OTLP_ENDPOINT" if var.contains("TRACES_ENDPOINT") => {
+                            Some("http://generic:9".to_owned())
+                        }
+                        "OTEL_EXPORTER_OTLP_PROTOCOL" if var.contains("TRACES_PROTOCOL") => {
+                            Some("http/json".to_owned())
+                        }
+                        _ => None,
+                    }
+                })
                 .build()
-                .unwrap_err();
-            match &err {
-                ConfigError::Env { var: v, .. } => assert_eq!(*v, var),
-                other => panic!("{var}={value}: {other:?}"),
-            }
-            assert!(err.to_string().starts_with(var), "{err}");
+                .unwrap_or_else(|e| panic!("{var}={value}: {e}"));
+            assert!(
+                ok(exporter.config()),
+                "{var}={value}: {:?}",
+                exporter.config()
+            );
         }
     }
 
@@ -943,16 +1032,12 @@ mod tests {
             b().timeout(Duration::ZERO).build(),
             Err(ConfigError::InvalidTimeout(_))
         ));
+        // grpc from the environment is ignored (reported); in code it cannot be said.
         let grpc = b()
             .from_env_with(|k| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned()))
-            .build();
-        match grpc {
-            Err(ConfigError::Env { var, error }) => {
-                assert_eq!(var, "OTEL_EXPORTER_OTLP_PROTOCOL");
-                assert_eq!(*error, ConfigError::UnknownProtocol("grpc".into()));
-            }
-            other => panic!("{other:?}"),
-        }
+            .build()
+            .unwrap();
+        assert_eq!(grpc.config().protocol(), Protocol::default());
         let env_proto = b()
             .from_env_with(|k| {
                 (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/protobuf".to_owned())
@@ -969,14 +1054,8 @@ mod tests {
                 Protocol::HttpProtobuf
             );
         } else {
-            // Refused, never replaced by JSON.
-            match env_proto {
-                Err(ConfigError::Env { var, error }) => {
-                    assert_eq!(var, "OTEL_EXPORTER_OTLP_PROTOCOL");
-                    assert_eq!(*error, ConfigError::ProtobufUnavailable);
-                }
-                other => panic!("{other:?}"),
-            }
+            // From the environment: ignored, the default (JSON) used; in code: refused.
+            assert_eq!(env_proto.unwrap().config().protocol(), Protocol::HttpJson);
             assert!(matches!(explicit, Err(ConfigError::ProtobufUnavailable)));
         }
         let json = b()

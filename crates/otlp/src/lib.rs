@@ -113,13 +113,15 @@ pub const UNKNOWN_SERVICE: &str = "unknown_service";
 
 /// The [`Resource`] described by `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` in the
 /// process environment (see [`resource_from_env_with`]).
-pub fn resource_from_env() -> Result<Resource, ConfigError> {
+pub fn resource_from_env() -> Resource {
     resource_from_env_with(|k| std::env::var(k).ok())
 }
 
 /// The [`Resource`] described by `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
 /// (`k=v,k2=v2`, percent-decoded, string values), read through `lookup`. The service name is
 /// `OTEL_SERVICE_NAME`, else `service.name` from the attributes, else `unknown_service`.
+/// An `OTEL_RESOURCE_ATTRIBUTES` that does not parse is reported and ignored
+/// (`reqtrace_core::diagnostics`: the rule for every `OTEL_*` value).
 ///
 /// ```
 /// let env = |k: &str| match k {
@@ -127,22 +129,23 @@ pub fn resource_from_env() -> Result<Resource, ConfigError> {
 ///     "OTEL_RESOURCE_ATTRIBUTES" => Some("service.version=1.2,deployment.environment=prod".to_owned()),
 ///     _ => None,
 /// };
-/// let resource = reqtrace_otlp::resource_from_env_with(env).unwrap();
+/// let resource = reqtrace_otlp::resource_from_env_with(env);
 /// assert_eq!(resource.service_name, "checkout");
 /// assert_eq!(resource.attributes.len(), 2);
-/// assert_eq!(reqtrace_otlp::resource_from_env_with(|_| None).unwrap().service_name, "unknown_service");
+/// assert_eq!(reqtrace_otlp::resource_from_env_with(|_| None).service_name, "unknown_service");
 /// ```
-pub fn resource_from_env_with(
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Resource, ConfigError> {
+pub fn resource_from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Resource {
+    const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
     let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
-    let attrs = match get("OTEL_RESOURCE_ATTRIBUTES") {
-        Some(list) => parse_key_value_list(&list).map_err(|e| ConfigError::Env {
-            var: "OTEL_RESOURCE_ATTRIBUTES",
-            error: Box::new(e),
-        })?,
-        None => Vec::new(),
-    };
+    let attrs = get(VAR)
+        .and_then(|list| match parse_key_value_list(&list) {
+            Ok(attrs) => Some(attrs),
+            Err(e) => {
+                reqtrace_core::diagnostics::invalid_env(VAR, &list, &e, "no resource attributes");
+                None
+            }
+        })
+        .unwrap_or_default();
     let mut service: Option<String> = get("OTEL_SERVICE_NAME").map(|s| s.trim().to_owned());
     let mut attributes = Vec::new();
     for (k, v) in attrs {
@@ -156,10 +159,10 @@ pub fn resource_from_env_with(
         Some(s) => s.into(),
         None => UNKNOWN_SERVICE.into(),
     };
-    Ok(Resource {
+    Resource {
         service_name,
         attributes,
-    })
+    }
 }
 
 /// A tracer builder set up entirely from the environment: the service and resource from
@@ -169,7 +172,7 @@ pub fn resource_from_env_with(
 pub fn tracer_builder_from_env(
     batch: BatchConfig,
 ) -> Result<(RequestTracerBuilder, OtlpStats), ConfigError> {
-    let resource = resource_from_env()?;
+    let resource = resource_from_env();
     let exporter = OtlpExporter::from_env()?;
     let stats = exporter.stats();
     let mut builder = RequestTracer::builder(resource.service_name);

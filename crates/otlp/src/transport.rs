@@ -140,9 +140,19 @@ impl Transport {
     }
 }
 
+/// OTLP/gRPC's port: the usual mistake is to give it to this OTLP/HTTP exporter.
+const GRPC_PORT: u16 = 4317;
+
+/// Added to failures of requests to [`GRPC_PORT`].
+pub(crate) const GRPC_PORT_HINT: &str =
+    " (port 4317 is OTLP/gRPC's; this exporter speaks OTLP/HTTP, which a Collector serves on 4318)";
+
 /// Sorts a client error into the [`SendError`] kinds.
 fn classify(uri: &http::Uri, e: ureq::Error) -> SendError {
-    let message = format!("POST {uri}: {e}");
+    let mut message = format!("POST {uri}: {e}");
+    if uri.port_u16() == Some(GRPC_PORT) {
+        message.push_str(GRPC_PORT_HINT);
+    }
     match &e {
         ureq::Error::Timeout(_) => SendError::Timeout(message),
         ureq::Error::Io(io) if is_tls(io) => SendError::Tls(message),

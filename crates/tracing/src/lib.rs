@@ -84,6 +84,10 @@
 //! span with a minimal recording layer, about 40% of it in reqtrace-core's detached span and
 //! attach/detach.
 
+mod diagnostics;
+
+pub use diagnostics::forward_diagnostics;
+
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;

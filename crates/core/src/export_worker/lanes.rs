@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 
 use super::Shared;
 use crate::data::SpanData;
+use crate::diagnostics::DiagnosticKind;
 use crate::export::{ExportError, Resource, SpanExporter};
 use crate::stats;
 
@@ -261,7 +262,15 @@ pub(super) fn send_chunk(
                     } => std::time::Duration::from_millis(*ms),
                     _ => backoff,
                 };
-                if !s.sleep_before_retry(hint.min(s.config.max_backoff)) {
+                let delay = hint.min(s.config.max_backoff);
+                s.report(DiagnosticKind::ExportFailed, || {
+                    format!(
+                        "export of {n} spans failed (attempt {} of {}): {e}; retrying in {delay:?}",
+                        attempt + 1,
+                        s.config.max_retries + 1
+                    )
+                });
+                if !s.sleep_before_retry(delay) {
                     break Err(e);
                 }
                 attempt += 1;
@@ -278,9 +287,15 @@ pub(super) fn send_chunk(
                 stats::add(&c.delivered, n);
             }
         }
-        Err(_) => {
+        Err(e) => {
             stats::add(&c.export_failed_batches, 1);
             s.count_failed(n);
+            s.report(DiagnosticKind::SpansDropped, || {
+                format!(
+                    "export of {n} spans failed after {} attempts, spans dropped: {e}",
+                    attempt + 1
+                )
+            });
         }
     }
     stats::sub(&c.export_in_flight, n);
