@@ -33,79 +33,51 @@
 //! ```
 //!
 //! ## Where things are
-//! - [`ids`]: [`TraceId`], [`SpanId`], [`TraceFlags`], [`SpanContext`].
-//! - [`value`]: attribute [`Value`]s and [`KeyValue`].
-//! - [`data`]: the finished [`Trace`] and [`SpanData`] (serde).
-//! - `tracer`: [`RequestTracer`] and its builder; `guard`: [`SpanGuard`], [`AttachGuard`];
-//!   `span`: the movable [`Span`]; `future`: [`Instrumented`].
-//! - `local` (the per-thread hot path), `batch` (the 64-byte span record), `trace` (the
-//!   lock-free hand-off), `export_worker` (the batching export thread): see ARCHITECTURE.md.
-//! - [`Sampler`], [`Limits`], [`BatchConfig`], [`Stats`], [`SpanExporter`].
+//! Everything public is at the crate root, except the [`global`] tracer and the
+//! [`diagnostics`] handler, which are namespaces of free functions. The source is in one
+//! folder per layer, bottom to top (a module imports only from its folder or below; see
+//! ARCHITECTURE.md):
+//! - `util/`: clock, span-id generator, the hand-off's atomics, interned thread names;
+//! - `model/`: [`TraceId`], [`SpanId`], [`TraceFlags`], [`SpanContext`]; [`Value`] and
+//!   [`KeyValue`]; the finished [`Trace`] and [`SpanData`]; [`Limits`], [`BatchConfig`],
+//!   [`Sampler`], [`Stats`], [`SpanExporter`]; [`diagnostics`];
+//! - `record/`: the 64-byte span record, the limits applied to what a span records, edits
+//!   waiting for a span held elsewhere;
+//! - `export/`: the batching export worker and its lanes;
+//! - `collect/`: a live trace and its lock-free inbox, [`SpanHandle`], [`TailSampler`],
+//!   trace assembly, the state a tracer's clones share;
+//! - `local/`: the per-thread span stack and the hot path on it;
+//! - `api/`: [`RequestTracer`], [`SpanGuard`], [`Span`], [`RootSpan`], [`Instrumented`],
+//!   [`CurrentSpan`], [`global`], [`Shutdown`].
 //!
 //! A finished span is stored on the hot path as a 64-byte record (`size_of` checked by a test)
 //! plus its attributes.
 
-// Layers, bottom to top; a module imports only from its own layer or below
-// (ARCHITECTURE.md, "Layers").
-// 1. ids, values, finished data, and the small things everything uses.
-mod clock;
-mod config;
-pub mod data;
-pub mod diagnostics;
-pub mod export;
-pub mod ids;
-mod rng;
-mod sampler;
-mod stats;
-mod sync;
-pub mod thread_name;
-pub mod value;
-// 2. span records, the limits applied to them, the tail sampler that judges whole traces,
-//    and the export worker that consumes them.
-mod batch;
-mod export_worker;
-mod pending_edits;
-mod recorder;
-pub mod tail_sampler;
-// 3. the state a tracer's clones and threads share.
-mod tracer_state;
-// 4. a live trace and its hand-off queue, and the handle that joins it from elsewhere.
-mod handle;
-mod trace;
-// 5. the per-thread stack and the operations on it (the hot path).
-mod span_ops;
-mod stack;
-mod thread;
-// 6. trace assembly.
-mod assemble;
-// 7. the API.
-mod current_span;
-mod future;
-pub mod global;
-mod guard;
-mod root;
-mod shutdown;
-mod span;
-mod tracer;
+// Layers, bottom to top, one folder each; a module imports only from its own folder or a
+// folder below it (ARCHITECTURE.md, "Layers"; checked by tests/layers.rs).
+mod api;
+mod collect;
+mod export;
+mod local;
+mod model;
+mod record;
+mod util;
 
-pub use config::{BatchConfig, Limits};
-pub use current_span::CurrentSpan;
-pub use data::{Event, SpanData, SpanKind, StatusCode, Trace};
-pub use export::{ExportError, InMemoryExporter, Resource, SpanExporter};
-pub use future::{FutureExt, Instrumented, bind};
-pub use guard::{AttachGuard, SpanGuard};
-pub use handle::{Parent, SpanHandle};
-pub use ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
-pub use root::{RootBuilder, RootRun, RootSpan};
-pub use sampler::Sampler;
-pub use shutdown::Shutdown;
-pub use span::Span;
-pub use stats::{DroppedSpans, ExportStats, Stats};
-pub use tail_sampler::{TailPolicy, TailRuleStats, TailSampler};
-pub use tracer::{RequestTracer, RequestTracerBuilder, TraceBuilder, TraceContext};
-pub use value::{KeyValue, Value};
-
-/// Clock helpers: the raw tick source and its conversion to Unix nanoseconds.
-pub mod time {
-    pub use crate::clock::{to_unix_nanos, unix_nanos_now};
-}
+pub use api::current_span::CurrentSpan;
+pub use api::future::{FutureExt, Instrumented, bind};
+pub use api::global;
+pub use api::guard::{AttachGuard, SpanGuard};
+pub use api::root::{RootBuilder, RootRun, RootSpan};
+pub use api::shutdown::Shutdown;
+pub use api::span::Span;
+pub use api::tracer::{RequestTracer, RequestTracerBuilder, TraceBuilder, TraceContext};
+pub use collect::handle::{Parent, SpanHandle};
+pub use collect::tail_sampler::{SAMPLING_RULE_KEY, TailPolicy, TailRuleStats, TailSampler};
+pub use model::config::{BatchConfig, Limits};
+pub use model::data::{Event, SpanData, SpanKind, StatusCode, Trace};
+pub use model::diagnostics;
+pub use model::exporter::{ExportError, InMemoryExporter, Resource, SpanExporter};
+pub use model::ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
+pub use model::sampler::Sampler;
+pub use model::stats::{DroppedSpans, ExportStats, Stats};
+pub use model::value::{KeyValue, Value};

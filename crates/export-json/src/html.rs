@@ -332,7 +332,7 @@ impl<'a> Encoder<'a> {
             }
             Value::F64(f) => {
                 w.u64(2)?;
-                w.string(reqtrace_core::value::non_finite_name(*f))
+                w.string(Value::non_finite_name(*f))
             }
             Value::Bool(b) => {
                 w.u64(3)?;

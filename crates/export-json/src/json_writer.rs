@@ -8,7 +8,6 @@
 
 use std::io::{self, Write};
 
-use reqtrace_core::value::non_finite_name;
 use reqtrace_core::{KeyValue, SpanId, TraceId, Value};
 
 use crate::last_wins::last_wins;
@@ -307,7 +306,7 @@ impl<W: Write> JsonWriter<W> {
             Value::Bool(b) => self.bool(*b),
             Value::I64(i) => self.i64(*i),
             Value::F64(f) if f.is_finite() => self.f64(*f),
-            Value::F64(f) => self.string(non_finite_name(*f)),
+            Value::F64(f) => self.string(Value::non_finite_name(*f)),
             Value::String(s) => self.string(s),
             Value::Array(items) => {
                 self.begin_array()?;

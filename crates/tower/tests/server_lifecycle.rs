@@ -59,7 +59,7 @@ async fn server(tracer: &RequestTracer) -> (std::net::SocketAddr, Collector, Arc
                             tokio::time::sleep(Duration::from_millis(20)).await;
                             // produced with the request's root current
                             drop(t.start_span("chunk"));
-                            last.store(reqtrace_core::time::unix_nanos_now(), Ordering::SeqCst);
+                            last.fetch_add(1, Ordering::SeqCst); // chunks produced
                             Some((
                                 Ok::<_, std::io::Error>(Bytes::from(format!("chunk{i};"))),
                                 i + 1,
@@ -131,8 +131,15 @@ async fn streaming_body_span_ends_after_the_last_chunk() {
     let traces = traces.wait_for(1).await;
     assert_eq!(traces.len(), 1);
     let server = only_span(&traces[0], SpanKind::Server);
-    let last = last_chunk.load(Ordering::SeqCst);
-    assert!(last > 0);
+    assert_eq!(last_chunk.load(Ordering::SeqCst), CHUNKS);
+    // The last chunk's span ended just before the chunk went out (same clock as the root's).
+    let last = traces[0]
+        .spans
+        .iter()
+        .filter(|s| s.name == "chunk")
+        .map(|s| s.end_unix_nanos)
+        .max()
+        .unwrap();
     assert!(
         server.end_unix_nanos >= last,
         "span ended {} ns before the last chunk",

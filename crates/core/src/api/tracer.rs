@@ -1,0 +1,649 @@
+//! [`RequestTracer`]: the entry point, its builder, and the state shared by all its clones.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::current_span::CurrentSpan;
+use crate::api::future::{self, Instrumented};
+use crate::api::guard::{AttachGuard, SpanGuard};
+use crate::api::root::{RootBuilder, RootSpan, new_trace_start};
+use crate::api::shutdown::Shutdown;
+use crate::api::span::Span;
+use crate::collect::assemble;
+use crate::collect::handle::{Parent, SpanHandle};
+use crate::collect::tail_sampler::{TailRuleStats, TailSampler, TailState};
+use crate::collect::tracer_state::{TracerInner, TracerParts};
+use crate::export::worker::ExportWorker;
+use crate::local::span_ops;
+use crate::model::config::{BatchConfig, Limits};
+use crate::model::data::{SpanKind, Trace};
+use crate::model::exporter::{ExportError, Resource, SpanExporter};
+use crate::model::ids::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::model::sampler::Sampler;
+use crate::model::stats::{SharedCounters, Stats};
+use crate::model::value::{KeyValue, Value};
+
+/// Records spans of requests, on any number of threads. Cheap to clone (an `Arc`).
+///
+/// When the last clone is dropped, the exporter (if any) begins shutting down without the
+/// dropping thread waiting: the worker delivers what is queued within `shutdown_timeout` on its
+/// own thread, and spans that finish afterwards are counted as dropped. Call
+/// [`RequestTracer::shutdown`] before the process exits to wait for the delivery.
+///
+/// Each thread has its own span stack: a span's parent is the innermost open span of the same
+/// thread and trace. To continue a trace on another thread or task, hand it a
+/// [`SpanContext`] ([`RequestTracer::current_span_context`]) and start spans there with
+/// [`RequestTracer::start_span_with_parent`] or under [`RequestTracer::attach`].
+///
+/// ```
+/// use reqtrace_core::RequestTracer;
+///
+/// let tracer = RequestTracer::new("checkout");
+/// tracer.start_trace();
+/// {
+///     let mut span = tracer.start_span("operation");
+///     span.set_attribute("model", "gpt-4o");
+///     span.set_attribute("tokens", 1500);
+///     let mut child = tracer.start_span("child");
+///     child.set_attribute("step", 1);
+/// }
+/// let trace = tracer.end_trace().unwrap();
+/// assert_eq!(trace.spans.len(), 2);
+/// let op = trace.span("operation").unwrap();
+/// assert_eq!(trace.span("child").unwrap().parent_id, Some(op.span_id));
+/// ```
+#[derive(Clone)]
+pub struct RequestTracer {
+    inner: Arc<TracerInner>,
+    /// Dropped with the last clone: shuts the exporter down even while threads that used the
+    /// tracer live on (their thread-local state keeps `inner` until they exit or the slot is
+    /// reused).
+    _handle: Arc<LastHandle>,
+}
+
+/// Runs when the last `RequestTracer` clone drops.
+struct LastHandle(Arc<TracerInner>);
+
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        self.0.mark_dead();
+        // Never waits: the dropping thread may be a traced one (see `ExportWorker`).
+        if let Some(w) = &self.0.exporter {
+            w.begin_shutdown();
+        }
+    }
+}
+
+impl fmt::Debug for RequestTracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestTracer")
+            .field("service_name", &self.inner.resource.service_name)
+            .field("sampler", &self.inner.sampler)
+            .field("limits", &self.inner.limits)
+            .field("exporter", &self.inner.has_exporter())
+            .finish()
+    }
+}
+
+impl Default for RequestTracer {
+    /// A tracer for the service named by `OTEL_SERVICE_NAME`, or `"unknown_service"`.
+    fn default() -> Self {
+        RequestTracer::builder(
+            std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "unknown_service".to_owned()),
+        )
+        .build()
+    }
+}
+
+impl RequestTracer {
+    /// A tracer with default configuration (sample everything, keep traces for `end_trace`).
+    pub fn new(service_name: impl Into<Cow<'static, str>>) -> Self {
+        Self::builder(service_name).build()
+    }
+
+    /// A builder for the configuration.
+    pub fn builder(service_name: impl Into<Cow<'static, str>>) -> RequestTracerBuilder {
+        RequestTracerBuilder {
+            resource: Resource::new(service_name),
+            sampler: Sampler::AlwaysOn,
+            limits: Limits::default(),
+            retain: None,
+            exporter: None,
+            batch: BatchConfig::default(),
+            tail: None,
+        }
+    }
+
+    /// The service name.
+    pub fn service_name(&self) -> &str {
+        &self.inner.resource.service_name
+    }
+
+    /// The resource (service name and attributes) spans are recorded under.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// The sampler deciding which traces are recorded.
+    pub fn sampler(&self) -> &Sampler {
+        &self.inner.sampler
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Starts a new trace on the calling thread and returns its id. Spans started on this
+    /// thread belong to it until [`RequestTracer::end_trace`]. Starting a trace while another
+    /// is active on the thread suspends the outer one until the inner one ends.
+    ///
+    /// This is the seed's model, for code that runs a request on one thread (a worker pool, a
+    /// blocking handler). In async code, where a request's future moves between threads and
+    /// many requests share a thread, use [`RequestTracer::start_root`]: the trace is then an
+    /// owned value that any thread or task can finish. (A trace started here and held across
+    /// an `.await` inside an instrumented future travels with that future; held across a bare
+    /// `.await` it stays on the thread, where another task could end it.)
+    pub fn start_trace(&self) -> TraceId {
+        self.trace_builder().start()
+    }
+
+    /// Starts a new trace with trace-level attributes.
+    pub fn start_trace_with<I>(&self, attributes: I) -> TraceId
+    where
+        I: IntoIterator<Item = KeyValue>,
+    {
+        self.trace_builder().attributes(attributes).start()
+    }
+
+    /// Continues a trace received from another service: the trace keeps `parent`'s trace id,
+    /// spans with no local parent get `parent` as theirs, and sampling follows the sampler
+    /// (`ParentBased` honours the remote `sampled` flag).
+    pub fn start_trace_from(&self, parent: &SpanContext) -> TraceId {
+        self.trace_builder().parent(parent).start()
+    }
+
+    /// A builder for a trace with a remote parent, trace state and attributes.
+    pub fn trace_builder(&self) -> TraceBuilder<'_> {
+        TraceBuilder {
+            tracer: self,
+            parent: None,
+            trace_state: None,
+            attributes: Vec::new(),
+        }
+    }
+
+    /// Starts a span in the calling thread's current trace, as a child of the innermost open
+    /// span. The guard ends the span when dropped.
+    ///
+    /// With no trace active on the thread, or in an unsampled trace, the guard records nothing
+    /// (the former is counted in [`Stats::spans_without_trace`]).
+    #[inline]
+    pub fn start_span(&self, name: impl Into<Cow<'static, str>>) -> SpanGuard {
+        SpanGuard::new(span_ops::start_span(&self.inner, name.into()))
+    }
+
+    /// Starts a span as a child of `parent`, typically a [`SpanHandle`] taken on another
+    /// thread: the span joins the handle's local trace, and `end_trace` on the trace's thread
+    /// returns it if it ended before. A plain [`SpanContext`] (e.g. parsed from a header)
+    /// joins no live trace, so the span records nothing (counted in
+    /// [`Stats::spans_without_trace`]): continue those with
+    /// [`RequestTracer::start_trace_from`] or a root's `parent`.
+    pub fn start_span_with_parent<'p>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        parent: impl Into<Parent<'p>>,
+    ) -> SpanGuard {
+        SpanGuard::new(span_ops::start_span_with_parent(
+            &self.inner,
+            name.into(),
+            parent.into(),
+        ))
+    }
+
+    /// Makes `parent` (a [`SpanHandle`]) the current span on this thread until the guard
+    /// drops: spans started meanwhile are its children and join its trace. A plain
+    /// [`SpanContext`] joins no live trace: the guard does nothing.
+    pub fn attach<'p>(&self, parent: impl Into<Parent<'p>>) -> AttachGuard {
+        AttachGuard::new(span_ops::attach(&self.inner, parent.into()))
+    }
+
+    /// A span that is not tied to this thread's stack: it can be moved to other threads and
+    /// ended anywhere. Its parent is the current span (if any). Costs an allocation; use
+    /// [`RequestTracer::start_span`] on the hot path.
+    pub fn start_detached_span(&self, name: impl Into<Cow<'static, str>>) -> Span {
+        match span_ops::current_trace(&self.inner) {
+            Some((trace, parent_id)) => {
+                Span::start_in(trace, name.into(), SpanId::random(), parent_id)
+            }
+            None => Span::start(&self.inner, name.into(), None, 0),
+        }
+    }
+
+    /// A movable span ([`Span`]) whose parent is `parent`, typically a [`SpanHandle`] from
+    /// another thread or task. Like [`RequestTracer::start_span_with_parent`], it joins the
+    /// handle's local trace; a plain [`SpanContext`] records nothing.
+    pub fn start_detached_span_with_parent<'p>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        parent: impl Into<Parent<'p>>,
+    ) -> Span {
+        let parent = parent.into();
+        let parent_id = parent.context().span_id.to_u64();
+        Span::start(&self.inner, name.into(), Some(parent), parent_id)
+    }
+
+    /// Wraps a future so that a span named `name` covers it and is current on every poll,
+    /// whichever thread polls it; spans started inside are its children. The span's parent
+    /// is the current span *now*, when `in_span` is called (not at the first poll).
+    pub fn in_span<F: Future>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> Instrumented<F> {
+        Instrumented::new(self.start_detached_span(name), fut)
+    }
+
+    /// Wraps a future so that the current context (taken now) is current on every poll:
+    /// what to hand to `tokio::spawn` so the task's spans join this trace.
+    ///
+    /// ```
+    /// # use reqtrace_core::RequestTracer;
+    /// # let tracer = RequestTracer::new("api");
+    /// # let root = tracer.start_root("request");
+    /// # let _g = root.attach();
+    /// let t = tracer.clone();
+    /// let task = tracer.in_current_span(async move {
+    ///     let _s = t.start_span("in the spawned task");
+    /// });
+    /// // tokio::spawn(task);
+    /// # drop(task);
+    /// ```
+    pub fn in_current_span<F: Future>(&self, fut: F) -> Instrumented<F> {
+        Instrumented::with_parts(None, self.current_span_handle(), fut)
+    }
+
+    /// Wraps a closure so that it runs with the current context (taken now) attached, on
+    /// whatever thread runs it: what to hand to `tokio::task::spawn_blocking`, a thread pool
+    /// or `std::thread::spawn`.
+    ///
+    /// ```
+    /// use reqtrace_core::RequestTracer;
+    ///
+    /// let tracer = RequestTracer::new("api");
+    /// let root = tracer.start_root("request");
+    /// let guard = root.attach();
+    /// let t = tracer.clone();
+    /// std::thread::spawn(tracer.bind(move || drop(t.start_span("blocking work"))))
+    ///     .join()
+    ///     .unwrap();
+    /// drop(guard);
+    /// let trace = root.finish();
+    /// assert_eq!(trace.span("blocking work").unwrap().parent_id, Some(trace.span("request").unwrap().span_id));
+    /// ```
+    pub fn bind<R>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> impl FnOnce() -> R + Send + 'static {
+        future::bind(self.current_span_handle(), f)
+    }
+
+    /// Starts a trace as an owned value: its root span, named `name`, with no parent. The
+    /// [`RootSpan`] is `Send`; finish it from any thread with [`RootSpan::finish`] (or drop it
+    /// to send the spans to the exporter). The form for async services.
+    pub fn start_root(&self, name: impl Into<Cow<'static, str>>) -> RootSpan {
+        self.root_builder(name).start()
+    }
+
+    /// A builder for a [`RootSpan`] with a remote parent, trace state, attributes or kind.
+    ///
+    /// ```
+    /// use reqtrace_core::{RequestTracer, SpanContext, SpanKind};
+    ///
+    /// let tracer = RequestTracer::new("api");
+    /// let remote: SpanContext = tracer.start_root("client").context(); // e.g. from a header
+    /// let root = tracer
+    ///     .root_builder("GET /users")
+    ///     .parent(&remote)
+    ///     .kind(SpanKind::Server)
+    ///     .attribute("request.id", 7)
+    ///     .start();
+    /// assert_eq!(root.trace_id(), remote.trace_id);
+    /// let trace = root.finish();
+    /// assert_eq!(trace.spans[0].parent_id, Some(remote.span_id));
+    /// assert_eq!(trace.spans[0].kind, SpanKind::Server);
+    /// ```
+    pub fn root_builder(&self, name: impl Into<Cow<'static, str>>) -> RootBuilder<'_> {
+        RootBuilder {
+            inner: &self.inner,
+            sampler: &self.inner.sampler,
+            name: name.into(),
+            parent: None,
+            trace_state: None,
+            attributes: Vec::new(),
+            kind: SpanKind::Internal,
+        }
+    }
+
+    /// Ends the calling thread's current trace (the innermost one started with
+    /// [`RequestTracer::start_trace`] on this thread) and returns it with every span that
+    /// finished: its own, and those of other threads handed over before now. Spans of this
+    /// trace still open on this thread are closed and returned marked `unfinished`. `None` if
+    /// no trace started with `start_trace` is active on this thread.
+    pub fn end_trace(&self) -> Option<Trace> {
+        let (frame, end) = span_ops::pop_trace_frame(&self.inner)?;
+        let mut batch = frame.batch;
+        let finished = assemble::finish(&frame.trace, &mut batch, end);
+        let delivered = finished.as_ref().map_or(0, |f| f.delivered);
+        span_ops::count_trace_end(&self.inner, delivered, batch);
+        finished.map(|f| f.trace)
+    }
+
+    /// Whether a trace of this tracer is current on this thread (started with `start_trace`,
+    /// or attached from a context): cheaper than [`RequestTracer::trace_id`].
+    pub fn has_trace(&self) -> bool {
+        span_ops::has_trace(&self.inner)
+    }
+
+    /// The current trace's id on this thread.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        span_ops::current(&self.inner, false).map(|c| c.trace_id)
+    }
+
+    /// The innermost open span's id on this thread (or the attached parent's).
+    pub fn current_span_id(&self) -> Option<SpanId> {
+        span_ops::current(&self.inner, false).and_then(|c| c.span_id)
+    }
+
+    /// The current context (a plain value), to inject into an outgoing request or a log
+    /// line: the innermost open span's, or when none is open, the trace's remote parent (or,
+    /// in an unsampled trace, a stand-in span id so the trace id still propagates).
+    pub fn current_span_context(&self) -> Option<SpanContext> {
+        span_ops::current(&self.inner, true).and_then(|c| c.handle.map(SpanContext::from))
+    }
+
+    /// The innermost span current on this thread, whatever started it (a guard, an attached
+    /// root, `ServerLayer`'s request root, `#[trace]`, a future's span), to set attributes,
+    /// events, status or name on it. Finding it allocates nothing; with no recorded span
+    /// current the edits do nothing. See [`CurrentSpan`].
+    pub fn current_span(&self) -> CurrentSpan {
+        CurrentSpan::find(&self.inner)
+    }
+
+    /// A handle on the current span (the same span as [`RequestTracer::current_span_context`]),
+    /// to hand to another thread or task so that its spans join this trace.
+    pub fn current_span_handle(&self) -> Option<SpanHandle> {
+        span_ops::current(&self.inner, true).and_then(|c| c.handle)
+    }
+
+    /// The seed's `get_trace_context()`: trace id, current span id, flags, trace state and
+    /// service name.
+    pub fn trace_context(&self) -> Option<TraceContext> {
+        let c = span_ops::current(&self.inner, true)?;
+        Some(TraceContext {
+            trace_id: c.trace_id,
+            span_id: c.span_id,
+            trace_flags: c.flags,
+            trace_state: c.trace_state,
+            service_name: self.inner.resource.service_name.clone(),
+        })
+    }
+
+    /// What each tail-sampling policy kept and dropped (empty without a tail sampler). The
+    /// last entry, `"default"`, counts traces no policy kept.
+    pub fn tail_sampling_stats(&self) -> Vec<TailRuleStats> {
+        self.inner
+            .tail
+            .as_ref()
+            .map(TailState::stats)
+            .unwrap_or_default()
+    }
+
+    /// A snapshot of the counters. Exact accounting identities hold when no span is in motion
+    /// (see [`Stats`]).
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Delivers everything queued for the exporter and flushes it; waits at most `timeout`.
+    /// Returns the last export failure since the previous flush, if any (dropped spans are
+    /// also counted in [`Stats::export`]).
+    /// Spans still in a thread's batch (a trace that has not ended and whose batch is neither
+    /// full nor older than the flush interval) are not reached.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
+        match &self.inner.exporter {
+            Some(w) => w.force_flush(timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// Delivers everything queued (retrying transient failures while the retry fits before the
+    /// deadline), shuts the exporter down and stops its thread; waits at most the configured
+    /// `shutdown_timeout`, once: dropping the tracer afterwards does not wait again. Batches
+    /// offered after shutdown began are counted as dropped. Returns the last export failure
+    /// since the previous flush, or the exporter's own flush or shutdown failure (a panic
+    /// included); on timeout, a transient error, with the spans not yet settled still counted
+    /// in [`crate::ExportStats::in_queue`] and [`crate::ExportStats::in_flight`].
+    pub fn shutdown(&self) -> Result<(), ExportError> {
+        match &self.inner.exporter {
+            Some(w) => w.shutdown(),
+            None => Ok(()),
+        }
+    }
+
+    /// [`RequestTracer::shutdown`] for async code: the same delivery and the same deadline,
+    /// run on a thread of its own, so awaiting it never blocks the runtime's worker (no
+    /// `spawn_blocking` needed, and no particular runtime).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let tracer = reqtrace_core::RequestTracer::new("api");
+    /// // ... serve until a signal; then deliver what is queued:
+    /// tracer.shutdown_async().await.unwrap();
+    /// # }
+    /// ```
+    pub fn shutdown_async(&self) -> Shutdown {
+        let tracer = self.clone();
+        Shutdown::spawn(move || tracer.shutdown())
+    }
+}
+
+/// The seed's trace context: what [`RequestTracer::trace_context`] returns.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct TraceContext {
+    /// The current trace.
+    pub trace_id: TraceId,
+    /// The innermost open span, if any.
+    pub span_id: Option<SpanId>,
+    /// The trace's flags.
+    pub trace_flags: TraceFlags,
+    /// The W3C `tracestate` the trace was continued with.
+    pub trace_state: Option<String>,
+    /// The tracer's service name.
+    pub service_name: Cow<'static, str>,
+}
+
+/// Configuration for a [`RequestTracer`].
+///
+/// ```
+/// use reqtrace_core::{Limits, RequestTracer, Sampler};
+/// let tracer = RequestTracer::builder("api")
+///     .sampler(Sampler::TraceIdRatio(0.25))
+///     .limits(Limits { max_attributes_per_span: 16, ..Limits::default() })
+///     .build();
+/// assert_eq!(tracer.limits().max_attributes_per_span, 16);
+/// ```
+pub struct RequestTracerBuilder {
+    resource: Resource,
+    sampler: Sampler,
+    limits: Limits,
+    retain: Option<bool>,
+    exporter: Option<Box<dyn SpanExporter>>,
+    batch: BatchConfig,
+    tail: Option<TailSampler>,
+}
+
+impl fmt::Debug for RequestTracerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestTracerBuilder")
+            .field("resource", &self.resource)
+            .field("sampler", &self.sampler)
+            .field("limits", &self.limits)
+            .field("exporter", &self.exporter.is_some())
+            .finish()
+    }
+}
+
+impl RequestTracerBuilder {
+    /// Which traces are recorded (default: all).
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// Takes the sampler from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` when they are
+    /// set; keeps the current one otherwise. Invalid values are reported and ignored
+    /// ([`Sampler::from_env_with`], [`crate::model::diagnostics`]).
+    pub fn sampler_from_env(self) -> Self {
+        self.sampler_from_env_with(|k| std::env::var(k).ok())
+    }
+
+    /// [`RequestTracerBuilder::sampler_from_env`], reading the variables through `lookup`.
+    pub fn sampler_from_env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        if let Some(s) = Sampler::from_env_with(lookup) {
+            self.sampler = s;
+        }
+        self
+    }
+
+    /// Memory bounds.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Adds a resource attribute (e.g. `service.version`).
+    pub fn resource_attribute(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<Value>,
+    ) -> Self {
+        self.resource.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Streams finished spans to `exporter` from a worker thread, batched per `config`.
+    /// Spans leave as they finish (a thread hands over a trace's spans when its batch fills
+    /// or is older than `config.flush_interval`), so long-lived traces are exported too.
+    pub fn exporter(mut self, exporter: impl SpanExporter, config: BatchConfig) -> Self {
+        self.exporter = Some(Box::new(exporter));
+        self.batch = config;
+        self
+    }
+
+    /// Whether `end_trace` / [`RootSpan::finish`] return the trace's spans. Default: yes
+    /// without an exporter, no with one (spans then stream to the exporter as batches fill or
+    /// age, and `end_trace` returns the trace's metadata with no spans). With both, each span
+    /// is delivered to both: the exporter gets a trace's spans when the trace is finished.
+    pub fn retain_traces(mut self, retain: bool) -> Self {
+        self.retain = Some(retain);
+        self
+    }
+
+    /// Keeps or drops whole traces when they finish, by the sampler's policies (slow ones,
+    /// failed ones, matching ones, a rate per root name, a share of the rest): see
+    /// [`TailSampler`]. Spans then wait in memory until their trace finishes (within the
+    /// usual bounds) instead of streaming out as batches fill.
+    pub fn tail_sampler(mut self, sampler: TailSampler) -> Self {
+        self.tail = Some(sampler);
+        self
+    }
+
+    /// Builds the tracer (and starts the export worker, if an exporter was given).
+    pub fn build(self) -> RequestTracer {
+        let mut limits = self.limits;
+        limits.batch_size = limits.batch_size.max(1);
+        // A span's attribute count is stored in 16 bits; more are dropped and counted.
+        limits.max_attributes_per_span = limits.max_attributes_per_span.min(usize::from(u16::MAX));
+        let retain = self.retain.unwrap_or(self.exporter.is_none());
+        let counters = Arc::new(SharedCounters::default());
+        let flush_interval_nanos =
+            u64::try_from(self.batch.flush_interval.as_nanos()).unwrap_or(u64::MAX);
+        let exporter = self.exporter.map(|e| {
+            ExportWorker::start(
+                e,
+                self.resource.clone(),
+                self.batch.clone(),
+                Arc::clone(&counters),
+                retain,
+            )
+        });
+        let inner = Arc::new(TracerInner::new(TracerParts {
+            resource: self.resource,
+            sampler: self.sampler,
+            limits,
+            retain,
+            counters,
+            exporter,
+            flush_interval_nanos,
+            tail: self.tail.map(TailState::new),
+        }));
+        RequestTracer {
+            _handle: Arc::new(LastHandle(Arc::clone(&inner))),
+            inner,
+        }
+    }
+}
+
+/// Starts a trace with a remote parent, trace state or attributes
+/// ([`RequestTracer::trace_builder`]).
+#[derive(Debug)]
+pub struct TraceBuilder<'a> {
+    tracer: &'a RequestTracer,
+    parent: Option<SpanContext>,
+    trace_state: Option<String>,
+    attributes: Vec<KeyValue>,
+}
+
+impl TraceBuilder<'_> {
+    /// Continue `parent` (usually remote): same trace id, spans parent to it.
+    pub fn parent(mut self, parent: &SpanContext) -> Self {
+        self.parent = Some(parent.clone());
+        self
+    }
+
+    /// The W3C `tracestate` received with the parent, kept with the trace.
+    pub fn trace_state(mut self, trace_state: impl Into<String>) -> Self {
+        self.trace_state = Some(trace_state.into());
+        self
+    }
+
+    /// One trace-level attribute.
+    pub fn attribute(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Several trace-level attributes.
+    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.attributes.extend(attributes);
+        self
+    }
+
+    /// Starts the trace on the calling thread and returns its id.
+    pub fn start(self) -> TraceId {
+        let inner = &self.tracer.inner;
+        let start = new_trace_start(
+            inner,
+            &inner.sampler,
+            self.parent.as_ref(),
+            self.trace_state,
+            self.attributes,
+        );
+        span_ops::start_trace(inner, start)
+    }
+}
