@@ -70,7 +70,9 @@ pub use api::guard::{AttachGuard, SpanGuard};
 pub use api::root::{RootBuilder, RootRun, RootSpan};
 pub use api::shutdown::Shutdown;
 pub use api::span::Span;
-pub use api::tracer::{RequestTracer, RequestTracerBuilder, TraceBuilder, TraceContext};
+pub use api::trace_builder::TraceBuilder;
+pub use api::tracer::RequestTracer;
+pub use api::tracer_builder::RequestTracerBuilder;
 pub use collect::handle::{Parent, SpanHandle};
 pub use collect::tail_sampler::{SAMPLING_RULE_KEY, TailPolicy, TailRuleStats, TailSampler};
 pub use model::config::{BatchConfig, Limits};
@@ -80,4 +82,5 @@ pub use model::exporter::{ExportError, InMemoryExporter, Resource, SpanExporter}
 pub use model::ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
 pub use model::sampler::Sampler;
 pub use model::stats::{DroppedSpans, ExportStats, Stats};
+pub use model::trace_context::TraceContext;
 pub use model::value::{KeyValue, Value};

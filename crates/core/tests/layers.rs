@@ -1,10 +1,12 @@
 //! The core's folders are layers, and a module imports only from its own folder or from a
 //! folder below it (ARCHITECTURE.md, "Layers"). This reads the sources and fails on any
 //! `crate::<folder>` path that points upward, so the rule holds without anyone checking by
-//! hand.
+//! hand. It also keeps every source file under the size a reader takes in at once.
 
 use std::path::{Path, PathBuf};
 
+/// Lines a source file may have.
+const MAX_LINES: usize = 450;
 /// Bottom to top.
 const LAYERS: [&str; 7] = [
     "util", "model", "record", "export", "collect", "local", "api",
@@ -89,4 +91,22 @@ fn the_checker_sees_an_upward_path() {
     let text = "use crate::model::ids::TraceId;\n/// see [`crate::api::tracer`]\n";
     assert_eq!(crate_paths(text), [(1, "model"), (2, "api")]);
     assert!(layer_of("api") > layer_of("model"));
+}
+#[test]
+fn no_source_file_is_over_the_size_limit() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > MAX_LINES).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these (at most {MAX_LINES} lines):\n{}",
+        long.join("\n")
+    );
 }

@@ -7,7 +7,8 @@
 use std::borrow::Cow;
 
 use crate::collect::handle::SpanHandle;
-use crate::local::span_ops::{self, CurrentTarget};
+use crate::local::edit::{self, CurrentTarget};
+use crate::local::span_ops;
 use crate::model::data::SpanKind;
 use crate::model::ids::{SpanContext, SpanId};
 use crate::model::value::{KeyValue, Value};
@@ -57,7 +58,7 @@ enum Target {
 impl CurrentSpan {
     pub(crate) fn find(inner: &std::sync::Arc<crate::collect::tracer_state::TracerInner>) -> Self {
         CurrentSpan {
-            target: span_ops::current_target(inner).map(|t| match t {
+            target: edit::current_target(inner).map(|t| match t {
                 CurrentTarget::Stack(k) => Target::Stack(k),
                 CurrentTarget::Held(h) => Target::Held(h),
             }),
@@ -86,7 +87,7 @@ impl CurrentSpan {
     /// The span's context (a plain value).
     pub fn context(&self) -> Option<SpanContext> {
         match &self.target {
-            Some(Target::Stack(k)) => span_ops::span_context(*k),
+            Some(Target::Stack(k)) => edit::span_context(*k),
             Some(Target::Held(h)) => Some(h.context().clone()),
             None => None,
         }
@@ -95,7 +96,7 @@ impl CurrentSpan {
     /// A handle on the span, to parent work elsewhere or edit it later.
     pub fn handle(&self) -> Option<SpanHandle> {
         match &self.target {
-            Some(Target::Stack(k)) => span_ops::span_handle(*k),
+            Some(Target::Stack(k)) => edit::span_handle(*k),
             Some(Target::Held(h)) => Some(h.clone()),
             None => None,
         }
@@ -149,7 +150,7 @@ impl CurrentSpan {
     fn edit(&self, edit: SpanEdit) {
         match &self.target {
             Some(Target::Stack(k)) => {
-                span_ops::edit_open(*k, edit);
+                edit::edit_open(*k, edit);
             }
             Some(Target::Held(h)) => h.edit(edit),
             None => {}

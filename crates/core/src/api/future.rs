@@ -15,7 +15,8 @@ use std::task::{Context, Poll};
 use crate::api::guard::AttachGuard;
 use crate::api::span::Span;
 use crate::collect::handle::SpanHandle;
-use crate::local::span_ops::{self, Parked};
+use crate::local::scope::{self, Parked};
+use crate::local::span_ops;
 use crate::model::ids::SpanContext;
 
 pin_project_lite::pin_project! {
@@ -44,7 +45,7 @@ pin_project_lite::pin_project! {
             // Dropped unfinished while carrying `start_trace` traces: give them back to the
             // dropping thread (before the span ends, so it joins them).
             if let Some(p) = this.project().parked.take() {
-                span_ops::unpark(p);
+                scope::unpark(p);
             }
         }
     }
@@ -96,14 +97,14 @@ impl<F: Future> Future for Instrumented<F> {
         };
         // Left on drop too, so a panicking inner future does not leave its context attached
         // to the polling thread.
-        let mut scope = Scope(span_ops::enter_scope(
+        let mut scope = Scope(scope::enter_scope(
             &handle.trace,
             handle.span_id().to_u64(),
             this.parked.take(),
         ));
         let out = this.fut.poll(cx);
         if let Some(key) = scope.0.take() {
-            *this.parked = span_ops::exit_scope(key, out.is_pending());
+            *this.parked = scope::exit_scope(key, out.is_pending());
         }
         if out.is_ready()
             && let Some(s) = this.span.take()
@@ -120,7 +121,7 @@ struct Scope(Option<span_ops::FrameKey>);
 impl Drop for Scope {
     fn drop(&mut self) {
         if let Some(key) = self.0.take() {
-            span_ops::detach(key);
+            scope::detach(key);
         }
     }
 }
@@ -177,7 +178,7 @@ pub fn bind<R>(
         let _scope = AttachGuard::new(
             handle
                 .as_ref()
-                .and_then(|h| span_ops::attach(&h.trace.tracer.0, h.into())),
+                .and_then(|h| scope::attach(&h.trace.tracer.0, h.into())),
         );
         f()
     }

@@ -59,6 +59,8 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use crate::collect::handle::SpanHandle;
+use crate::local::edit;
+use crate::local::scope;
 use crate::local::span_ops::{self, FrameKey, GuardCounts, SpanKey};
 use crate::local::stack::GuardAttrs;
 use crate::model::data::SpanKind;
@@ -98,8 +100,7 @@ impl SpanGuard {
 
     /// Whether the span is being recorded (sampled and still open).
     pub fn is_recording(&self) -> bool {
-        self.key
-            .is_some_and(|k| span_ops::span_context(k).is_some())
+        self.key.is_some_and(|k| edit::span_context(k).is_some())
     }
 
     /// The span's id, if it is recorded.
@@ -109,13 +110,13 @@ impl SpanGuard {
 
     /// The span's context (a plain value), to inject into a header or a log line.
     pub fn context(&self) -> Option<SpanContext> {
-        self.key.and_then(span_ops::span_context)
+        self.key.and_then(edit::span_context)
     }
 
     /// A handle on the span, to parent work on another thread or task so that it joins this
     /// trace (see [`SpanHandle`] for how long it keeps the trace open).
     pub fn handle(&self) -> Option<SpanHandle> {
-        self.key.and_then(span_ops::span_handle)
+        self.key.and_then(edit::span_handle)
     }
 
     /// Sets an attribute. Takes bools, integers, floats, strings and arrays of them:
@@ -151,35 +152,35 @@ impl SpanGuard {
         I: IntoIterator<Item = KeyValue>,
     {
         if let Some(k) = self.key {
-            span_ops::add_event(k, name.into(), attributes.into_iter().collect());
+            edit::add_event(k, name.into(), attributes.into_iter().collect());
         }
     }
 
     /// Marks the span failed with `message` (status `Error`).
     pub fn set_error(&mut self, message: impl Into<String>) {
         if let Some(k) = self.key {
-            span_ops::set_status(k, false, Some(message.into()));
+            edit::set_status(k, false, Some(message.into()));
         }
     }
 
     /// Marks the span successful (status `Ok`), clearing an error.
     pub fn set_ok(&mut self) {
         if let Some(k) = self.key {
-            span_ops::set_status(k, true, None);
+            edit::set_status(k, true, None);
         }
     }
 
     /// Sets the span's kind (server, client, …).
     pub fn set_kind(&mut self, kind: SpanKind) {
         if let Some(k) = self.key {
-            span_ops::set_kind(k, kind);
+            edit::set_kind(k, kind);
         }
     }
 
     /// Renames the span.
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
         if let Some(k) = self.key {
-            span_ops::set_name(k, name.into());
+            edit::set_name(k, name.into());
         }
     }
 
@@ -230,7 +231,7 @@ impl AttachGuard {
 impl Drop for AttachGuard {
     fn drop(&mut self) {
         if let Some(k) = self.key.take() {
-            span_ops::detach(k);
+            scope::detach(k);
         }
     }
 }

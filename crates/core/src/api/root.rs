@@ -17,7 +17,7 @@ use crate::collect::assemble;
 use crate::collect::handle::SpanHandle;
 use crate::collect::trace::{TraceShared, TraceStart};
 use crate::collect::tracer_state::TracerInner;
-use crate::local::span_ops;
+use crate::local::scope;
 use crate::local::stack::current_thread;
 use crate::model::data::{SpanKind, Trace};
 use crate::model::ids::{SpanContext, SpanId, TraceFlags, TraceId};
@@ -147,7 +147,7 @@ impl RootBuilder<'_> {
             self.attributes,
         );
         let remote = start.remote_parent.map_or(0, SpanId::to_u64);
-        let trace = TraceShared::new(span_ops::thread_tracer_ref(inner), start);
+        let trace = TraceShared::new(scope::thread_tracer_ref(inner), start);
         stats::add(&inner.counters.traces_started, 1);
         if !trace.is_sampled() {
             stats::add(&inner.counters.traces_unsampled, 1);
@@ -294,10 +294,7 @@ impl RootSpan {
     /// Makes the root current on this thread until the guard drops (synchronous code: spans
     /// started meanwhile with `start_span` are its children).
     pub fn attach(&self) -> AttachGuard {
-        AttachGuard::new(span_ops::attach(
-            &self.trace.tracer.0,
-            (&self.handle()).into(),
-        ))
+        AttachGuard::new(scope::attach(&self.trace.tracer.0, (&self.handle()).into()))
     }
 
     /// Runs `fut` with the root current on every poll, then finishes the trace: the output is

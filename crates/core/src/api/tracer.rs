@@ -1,4 +1,4 @@
-//! [`RequestTracer`]: the entry point, its builder, and the state shared by all its clones.
+//! [`RequestTracer`]: the entry point (its builder is in `tracer_builder.rs`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -9,22 +9,26 @@ use std::time::Duration;
 use crate::api::current_span::CurrentSpan;
 use crate::api::future::{self, Instrumented};
 use crate::api::guard::{AttachGuard, SpanGuard};
-use crate::api::root::{RootBuilder, RootSpan, new_trace_start};
+use crate::api::root::{RootBuilder, RootSpan};
 use crate::api::shutdown::Shutdown;
 use crate::api::span::Span;
+use crate::api::trace_builder::TraceBuilder;
+use crate::api::tracer_builder::RequestTracerBuilder;
 use crate::collect::assemble;
 use crate::collect::handle::{Parent, SpanHandle};
-use crate::collect::tail_sampler::{TailRuleStats, TailSampler, TailState};
-use crate::collect::tracer_state::{TracerInner, TracerParts};
-use crate::export::worker::ExportWorker;
+use crate::collect::tail_sampler::{TailRuleStats, TailState};
+use crate::collect::tracer_state::TracerInner;
+use crate::local::edit;
+use crate::local::scope;
 use crate::local::span_ops;
-use crate::model::config::{BatchConfig, Limits};
+use crate::model::config::Limits;
 use crate::model::data::{SpanKind, Trace};
-use crate::model::exporter::{ExportError, Resource, SpanExporter};
-use crate::model::ids::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::model::exporter::{ExportError, Resource};
+use crate::model::ids::{SpanContext, SpanId, TraceId};
 use crate::model::sampler::Sampler;
-use crate::model::stats::{SharedCounters, Stats};
-use crate::model::value::{KeyValue, Value};
+use crate::model::stats::Stats;
+use crate::model::trace_context::TraceContext;
+use crate::model::value::KeyValue;
 
 /// Records spans of requests, on any number of threads. Cheap to clone (an `Arc`).
 ///
@@ -34,8 +38,8 @@ use crate::model::value::{KeyValue, Value};
 /// [`RequestTracer::shutdown`] before the process exits to wait for the delivery.
 ///
 /// Each thread has its own span stack: a span's parent is the innermost open span of the same
-/// thread and trace. To continue a trace on another thread or task, hand it a
-/// [`SpanContext`] ([`RequestTracer::current_span_context`]) and start spans there with
+/// thread and trace. To continue a trace on another thread or task, hand it a [`SpanHandle`]
+/// ([`RequestTracer::current_span_handle`]) and start spans there with
 /// [`RequestTracer::start_span_with_parent`] or under [`RequestTracer::attach`].
 ///
 /// ```
@@ -45,7 +49,6 @@ use crate::model::value::{KeyValue, Value};
 /// tracer.start_trace();
 /// {
 ///     let mut span = tracer.start_span("operation");
-///     span.set_attribute("model", "gpt-4o");
 ///     span.set_attribute("tokens", 1500);
 ///     let mut child = tracer.start_span("child");
 ///     child.set_attribute("step", 1);
@@ -57,10 +60,9 @@ use crate::model::value::{KeyValue, Value};
 /// ```
 #[derive(Clone)]
 pub struct RequestTracer {
-    inner: Arc<TracerInner>,
+    pub(crate) inner: Arc<TracerInner>,
     /// Dropped with the last clone: shuts the exporter down even while threads that used the
-    /// tracer live on (their thread-local state keeps `inner` until they exit or the slot is
-    /// reused).
+    /// tracer live on (their thread-local state keeps `inner` until they exit).
     _handle: Arc<LastHandle>,
 }
 
@@ -106,14 +108,14 @@ impl RequestTracer {
 
     /// A builder for the configuration.
     pub fn builder(service_name: impl Into<Cow<'static, str>>) -> RequestTracerBuilder {
-        RequestTracerBuilder {
-            resource: Resource::new(service_name),
-            sampler: Sampler::AlwaysOn,
-            limits: Limits::default(),
-            retain: None,
-            exporter: None,
-            batch: BatchConfig::default(),
-            tail: None,
+        RequestTracerBuilder::new(service_name)
+    }
+
+    /// The first handle on a tracer's state (the builder's output).
+    pub(crate) fn from_inner(inner: Arc<TracerInner>) -> Self {
+        RequestTracer {
+            _handle: Arc::new(LastHandle(Arc::clone(&inner))),
+            inner,
         }
     }
 
@@ -168,12 +170,7 @@ impl RequestTracer {
 
     /// A builder for a trace with a remote parent, trace state and attributes.
     pub fn trace_builder(&self) -> TraceBuilder<'_> {
-        TraceBuilder {
-            tracer: self,
-            parent: None,
-            trace_state: None,
-            attributes: Vec::new(),
-        }
+        TraceBuilder::new(self)
     }
 
     /// Starts a span in the calling thread's current trace, as a child of the innermost open
@@ -197,7 +194,7 @@ impl RequestTracer {
         name: impl Into<Cow<'static, str>>,
         parent: impl Into<Parent<'p>>,
     ) -> SpanGuard {
-        SpanGuard::new(span_ops::start_span_with_parent(
+        SpanGuard::new(scope::start_span_with_parent(
             &self.inner,
             name.into(),
             parent.into(),
@@ -208,14 +205,14 @@ impl RequestTracer {
     /// drops: spans started meanwhile are its children and join its trace. A plain
     /// [`SpanContext`] joins no live trace: the guard does nothing.
     pub fn attach<'p>(&self, parent: impl Into<Parent<'p>>) -> AttachGuard {
-        AttachGuard::new(span_ops::attach(&self.inner, parent.into()))
+        AttachGuard::new(scope::attach(&self.inner, parent.into()))
     }
 
     /// A span that is not tied to this thread's stack: it can be moved to other threads and
     /// ended anywhere. Its parent is the current span (if any). Costs an allocation; use
     /// [`RequestTracer::start_span`] on the hot path.
     pub fn start_detached_span(&self, name: impl Into<Cow<'static, str>>) -> Span {
-        match span_ops::current_trace(&self.inner) {
+        match edit::current_trace(&self.inner) {
             Some((trace, parent_id)) => {
                 Span::start_in(trace, name.into(), SpanId::random(), parent_id)
             }
@@ -345,24 +342,24 @@ impl RequestTracer {
     /// Whether a trace of this tracer is current on this thread (started with `start_trace`,
     /// or attached from a context): cheaper than [`RequestTracer::trace_id`].
     pub fn has_trace(&self) -> bool {
-        span_ops::has_trace(&self.inner)
+        edit::has_trace(&self.inner)
     }
 
     /// The current trace's id on this thread.
     pub fn trace_id(&self) -> Option<TraceId> {
-        span_ops::current(&self.inner, false).map(|c| c.trace_id)
+        edit::current(&self.inner, false).map(|c| c.trace_id)
     }
 
     /// The innermost open span's id on this thread (or the attached parent's).
     pub fn current_span_id(&self) -> Option<SpanId> {
-        span_ops::current(&self.inner, false).and_then(|c| c.span_id)
+        edit::current(&self.inner, false).and_then(|c| c.span_id)
     }
 
     /// The current context (a plain value), to inject into an outgoing request or a log
     /// line: the innermost open span's, or when none is open, the trace's remote parent (or,
     /// in an unsampled trace, a stand-in span id so the trace id still propagates).
     pub fn current_span_context(&self) -> Option<SpanContext> {
-        span_ops::current(&self.inner, true).and_then(|c| c.handle.map(SpanContext::from))
+        edit::current(&self.inner, true).and_then(|c| c.handle.map(SpanContext::from))
     }
 
     /// The innermost span current on this thread, whatever started it (a guard, an attached
@@ -376,13 +373,13 @@ impl RequestTracer {
     /// A handle on the current span (the same span as [`RequestTracer::current_span_context`]),
     /// to hand to another thread or task so that its spans join this trace.
     pub fn current_span_handle(&self) -> Option<SpanHandle> {
-        span_ops::current(&self.inner, true).and_then(|c| c.handle)
+        edit::current(&self.inner, true).and_then(|c| c.handle)
     }
 
     /// The seed's `get_trace_context()`: trace id, current span id, flags, trace state and
     /// service name.
     pub fn trace_context(&self) -> Option<TraceContext> {
-        let c = span_ops::current(&self.inner, true)?;
+        let c = edit::current(&self.inner, true)?;
         Some(TraceContext {
             trace_id: c.trace_id,
             span_id: c.span_id,
@@ -449,201 +446,5 @@ impl RequestTracer {
     pub fn shutdown_async(&self) -> Shutdown {
         let tracer = self.clone();
         Shutdown::spawn(move || tracer.shutdown())
-    }
-}
-
-/// The seed's trace context: what [`RequestTracer::trace_context`] returns.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct TraceContext {
-    /// The current trace.
-    pub trace_id: TraceId,
-    /// The innermost open span, if any.
-    pub span_id: Option<SpanId>,
-    /// The trace's flags.
-    pub trace_flags: TraceFlags,
-    /// The W3C `tracestate` the trace was continued with.
-    pub trace_state: Option<String>,
-    /// The tracer's service name.
-    pub service_name: Cow<'static, str>,
-}
-
-/// Configuration for a [`RequestTracer`].
-///
-/// ```
-/// use reqtrace_core::{Limits, RequestTracer, Sampler};
-/// let tracer = RequestTracer::builder("api")
-///     .sampler(Sampler::TraceIdRatio(0.25))
-///     .limits(Limits { max_attributes_per_span: 16, ..Limits::default() })
-///     .build();
-/// assert_eq!(tracer.limits().max_attributes_per_span, 16);
-/// ```
-pub struct RequestTracerBuilder {
-    resource: Resource,
-    sampler: Sampler,
-    limits: Limits,
-    retain: Option<bool>,
-    exporter: Option<Box<dyn SpanExporter>>,
-    batch: BatchConfig,
-    tail: Option<TailSampler>,
-}
-
-impl fmt::Debug for RequestTracerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestTracerBuilder")
-            .field("resource", &self.resource)
-            .field("sampler", &self.sampler)
-            .field("limits", &self.limits)
-            .field("exporter", &self.exporter.is_some())
-            .finish()
-    }
-}
-
-impl RequestTracerBuilder {
-    /// Which traces are recorded (default: all).
-    pub fn sampler(mut self, sampler: Sampler) -> Self {
-        self.sampler = sampler;
-        self
-    }
-
-    /// Takes the sampler from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` when they are
-    /// set; keeps the current one otherwise. Invalid values are reported and ignored
-    /// ([`Sampler::from_env_with`], [`crate::model::diagnostics`]).
-    pub fn sampler_from_env(self) -> Self {
-        self.sampler_from_env_with(|k| std::env::var(k).ok())
-    }
-
-    /// [`RequestTracerBuilder::sampler_from_env`], reading the variables through `lookup`.
-    pub fn sampler_from_env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
-        if let Some(s) = Sampler::from_env_with(lookup) {
-            self.sampler = s;
-        }
-        self
-    }
-
-    /// Memory bounds.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Adds a resource attribute (e.g. `service.version`).
-    pub fn resource_attribute(
-        mut self,
-        key: impl Into<Cow<'static, str>>,
-        value: impl Into<Value>,
-    ) -> Self {
-        self.resource.attributes.push(KeyValue::new(key, value));
-        self
-    }
-
-    /// Streams finished spans to `exporter` from a worker thread, batched per `config`.
-    /// Spans leave as they finish (a thread hands over a trace's spans when its batch fills
-    /// or is older than `config.flush_interval`), so long-lived traces are exported too.
-    pub fn exporter(mut self, exporter: impl SpanExporter, config: BatchConfig) -> Self {
-        self.exporter = Some(Box::new(exporter));
-        self.batch = config;
-        self
-    }
-
-    /// Whether `end_trace` / [`RootSpan::finish`] return the trace's spans. Default: yes
-    /// without an exporter, no with one (spans then stream to the exporter as batches fill or
-    /// age, and `end_trace` returns the trace's metadata with no spans). With both, each span
-    /// is delivered to both: the exporter gets a trace's spans when the trace is finished.
-    pub fn retain_traces(mut self, retain: bool) -> Self {
-        self.retain = Some(retain);
-        self
-    }
-
-    /// Keeps or drops whole traces when they finish, by the sampler's policies (slow ones,
-    /// failed ones, matching ones, a rate per root name, a share of the rest): see
-    /// [`TailSampler`]. Spans then wait in memory until their trace finishes (within the
-    /// usual bounds) instead of streaming out as batches fill.
-    pub fn tail_sampler(mut self, sampler: TailSampler) -> Self {
-        self.tail = Some(sampler);
-        self
-    }
-
-    /// Builds the tracer (and starts the export worker, if an exporter was given).
-    pub fn build(self) -> RequestTracer {
-        let mut limits = self.limits;
-        limits.batch_size = limits.batch_size.max(1);
-        // A span's attribute count is stored in 16 bits; more are dropped and counted.
-        limits.max_attributes_per_span = limits.max_attributes_per_span.min(usize::from(u16::MAX));
-        let retain = self.retain.unwrap_or(self.exporter.is_none());
-        let counters = Arc::new(SharedCounters::default());
-        let flush_interval_nanos =
-            u64::try_from(self.batch.flush_interval.as_nanos()).unwrap_or(u64::MAX);
-        let exporter = self.exporter.map(|e| {
-            ExportWorker::start(
-                e,
-                self.resource.clone(),
-                self.batch.clone(),
-                Arc::clone(&counters),
-                retain,
-            )
-        });
-        let inner = Arc::new(TracerInner::new(TracerParts {
-            resource: self.resource,
-            sampler: self.sampler,
-            limits,
-            retain,
-            counters,
-            exporter,
-            flush_interval_nanos,
-            tail: self.tail.map(TailState::new),
-        }));
-        RequestTracer {
-            _handle: Arc::new(LastHandle(Arc::clone(&inner))),
-            inner,
-        }
-    }
-}
-
-/// Starts a trace with a remote parent, trace state or attributes
-/// ([`RequestTracer::trace_builder`]).
-#[derive(Debug)]
-pub struct TraceBuilder<'a> {
-    tracer: &'a RequestTracer,
-    parent: Option<SpanContext>,
-    trace_state: Option<String>,
-    attributes: Vec<KeyValue>,
-}
-
-impl TraceBuilder<'_> {
-    /// Continue `parent` (usually remote): same trace id, spans parent to it.
-    pub fn parent(mut self, parent: &SpanContext) -> Self {
-        self.parent = Some(parent.clone());
-        self
-    }
-
-    /// The W3C `tracestate` received with the parent, kept with the trace.
-    pub fn trace_state(mut self, trace_state: impl Into<String>) -> Self {
-        self.trace_state = Some(trace_state.into());
-        self
-    }
-
-    /// One trace-level attribute.
-    pub fn attribute(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
-        self.attributes.push(KeyValue::new(key, value));
-        self
-    }
-
-    /// Several trace-level attributes.
-    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
-        self.attributes.extend(attributes);
-        self
-    }
-
-    /// Starts the trace on the calling thread and returns its id.
-    pub fn start(self) -> TraceId {
-        let inner = &self.tracer.inner;
-        let start = new_trace_start(
-            inner,
-            &inner.sampler,
-            self.parent.as_ref(),
-            self.trace_state,
-            self.attributes,
-        );
-        span_ops::start_trace(inner, start)
     }
 }

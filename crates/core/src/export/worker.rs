@@ -41,48 +41,47 @@ use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
 
 use crate::model::config::BatchConfig;
-use crate::model::data::SpanData;
 use crate::model::diagnostics::{DiagnosticKind, RateLimiter};
 use crate::model::exporter::{ExportError, Resource, SpanExporter};
 use crate::model::stats::{self, EXPORT_QUEUE_CLOSED, SharedCounters};
 use crate::record::batch::{Batch, TraceKey};
 
-use crate::export::lanes::Lanes;
+use crate::export::drain::run;
 
 #[derive(Default)]
-struct Control {
-    flush_requested: u64,
-    flush_done: u64,
-    flush_result: Option<ExportError>,
+pub(super) struct Control {
+    pub(super) flush_requested: u64,
+    pub(super) flush_done: u64,
+    pub(super) flush_result: Option<ExportError>,
     /// Set when shutdown is first asked for.
-    shutdown_deadline: Option<Instant>,
+    pub(super) shutdown_deadline: Option<Instant>,
     /// The shutdown's outcome, once the worker has stopped.
-    stopped: Option<Result<(), ExportError>>,
+    pub(super) stopped: Option<Result<(), ExportError>>,
 }
 
 /// What the worker's threads and the tracer's handle share.
 pub(super) struct Shared {
-    queue: SegQueue<(TraceKey, Batch)>,
+    pub(super) queue: SegQueue<(TraceKey, Batch)>,
     pub(super) counters: Arc<SharedCounters>,
     pub(super) retain: bool,
     pub(super) config: BatchConfig,
     /// `max_queue_spans`, kept far below [`EXPORT_QUEUE_CLOSED`].
-    max_queue: u64,
-    max_queue_bytes: u64,
+    pub(super) max_queue: u64,
+    pub(super) max_queue_bytes: u64,
     /// Queued spans that wake the worker before its next tick: one full export.
-    wake_at: u64,
-    control: Mutex<Control>,
+    pub(super) wake_at: u64,
+    pub(super) control: Mutex<Control>,
     /// The worker waits here for work.
-    wake: Condvar,
+    pub(super) wake: Condvar,
     /// `force_flush` and `shutdown` wait here for the worker.
-    done: Condvar,
+    pub(super) done: Condvar,
     /// Senders wait here between retries; notified when shutdown begins.
-    retry: Condvar,
+    pub(super) retry: Condvar,
     /// Who the reports are about (the service name), and their rate limit.
-    subject: String,
-    reports: RateLimiter,
+    pub(super) subject: String,
+    pub(super) reports: RateLimiter,
     /// `export_dropped_queue_full` when the worker last reported it.
-    reported_queue_full: std::sync::atomic::AtomicU64,
+    pub(super) reported_queue_full: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -95,7 +94,7 @@ impl Shared {
 
     /// Reports spans refused by a full queue since the last report (the traced threads only
     /// count them; the worker says so, rate-limited, from its own thread).
-    fn report_queue_full(&self) {
+    pub(super) fn report_queue_full(&self) {
         let now = self.counters.export_dropped_queue_full.load(Relaxed);
         let before = self.reported_queue_full.load(Relaxed);
         if now > before {
@@ -112,7 +111,7 @@ impl Shared {
         }
     }
 
-    fn queued(&self) -> u64 {
+    pub(super) fn queued(&self) -> u64 {
         stats::export_in_queue(self.counters.export_in_queue.load(Relaxed))
     }
 
@@ -137,7 +136,7 @@ impl Shared {
     }
 
     /// Whether the shutdown deadline has passed: nothing more is attempted then.
-    fn past_deadline(&self) -> bool {
+    pub(super) fn past_deadline(&self) -> bool {
         self.control
             .lock()
             .shutdown_deadline
@@ -154,7 +153,7 @@ impl Shared {
 
     /// Past the shutdown deadline: drops what is still queued, counted as failed (each span
     /// before it leaves the queue gauge). Returns how many spans.
-    fn discard_queued(&self) -> u64 {
+    pub(super) fn discard_queued(&self) -> u64 {
         let mut total = 0;
         while let Some((_, batch)) = self.queue.pop() {
             let n = batch.len() as u64;
@@ -170,7 +169,7 @@ impl Shared {
 }
 
 /// `now + d`, saturating far in the future instead of overflowing.
-fn deadline_after(d: Duration) -> Instant {
+pub(super) fn deadline_after(d: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(d)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
@@ -327,7 +326,7 @@ impl ExportWorker {
 }
 
 impl Shared {
-    fn begin_shutdown(&self, c: &mut Control) {
+    pub(super) fn begin_shutdown(&self, c: &mut Control) {
         if c.shutdown_deadline.is_none() {
             c.shutdown_deadline = Some(deadline_after(self.config.shutdown_timeout));
             self.counters
@@ -344,158 +343,5 @@ impl Drop for ExportWorker {
     /// own thread. Nothing here waits (see invariant 5).
     fn drop(&mut self) {
         self.begin_shutdown();
-    }
-}
-
-/// Marks the worker stopped if its thread ends without doing so (a panic outside the
-/// exporter), so that `force_flush` and `shutdown` return instead of waiting for it.
-struct StopGuard<'a>(&'a Shared);
-
-impl Drop for StopGuard<'_> {
-    fn drop(&mut self) {
-        let s = self.0;
-        let mut c = s.control.lock();
-        if c.stopped.is_none() {
-            s.begin_shutdown(&mut c);
-            c.stopped = Some(Err(ExportError::permanent("the export worker stopped")));
-            s.done.notify_all();
-        }
-    }
-}
-
-/// The batch being cut into chunks, and the chunk being filled.
-struct Drain {
-    /// A popped batch and the index of its next unconverted span.
-    current: Option<(TraceKey, Batch, usize)>,
-    chunk: Vec<SpanData>,
-    max: usize,
-}
-
-impl Drain {
-    /// Spans the worker holds that no export has been given yet.
-    fn held(&self) -> u64 {
-        let rest = self.current.as_ref().map_or(0, |(_, b, i)| b.len() - i);
-        (self.chunk.len() + rest) as u64
-    }
-
-    /// Converts queued spans into the chunk until it is full or the queue is empty; whether
-    /// it is full.
-    fn fill(&mut self, s: &Shared) -> bool {
-        while self.chunk.len() < self.max {
-            let (key, batch, next) = match &mut self.current {
-                Some(c) => c,
-                None => {
-                    let Some((key, batch)) = s.queue.pop() else {
-                        return false;
-                    };
-                    let n = batch.len() as u64;
-                    stats::add(&s.counters.export_in_flight, n);
-                    s.counters
-                        .export_queue_bytes
-                        .fetch_sub(batch.approx_bytes(), Relaxed);
-                    s.counters.export_in_queue.fetch_sub(n, Relaxed);
-                    self.current.insert((key, batch, 0))
-                }
-            };
-            let room = self.max - self.chunk.len();
-            if *next == 0 && batch.len() <= room {
-                // The whole batch fits (the usual case).
-                batch.convert_into(key, &mut self.chunk);
-                self.current = None;
-                continue;
-            }
-            let end = (*next + room).min(batch.len());
-            self.chunk.reserve(end - *next);
-            for i in *next..end {
-                self.chunk.push(batch.convert(i, key));
-            }
-            *next = end;
-            if end == batch.len() {
-                self.current = None;
-            }
-        }
-        true
-    }
-}
-
-fn run(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>, resource: Resource) {
-    let s = &*shared;
-    let guard = StopGuard(s);
-    let max = s.config.max_export_batch_size.max(1);
-    let mut lanes = Lanes::new(&shared, exporter, resource);
-    let mut d = Drain {
-        current: None,
-        chunk: Vec::with_capacity(max),
-        max,
-    };
-    let mut next_tick = deadline_after(s.config.flush_interval);
-    loop {
-        let (flush_want, flush_due, shutting) = {
-            let mut c = s.control.lock();
-            while c.flush_requested == c.flush_done
-                && c.shutdown_deadline.is_none()
-                && s.queued() + d.held() < s.wake_at
-                && Instant::now() < next_tick
-            {
-                s.wake.wait_until(&mut c, next_tick);
-            }
-            (
-                c.flush_requested,
-                c.flush_requested > c.flush_done,
-                c.shutdown_deadline.is_some(),
-            )
-        };
-        s.report_queue_full();
-        let tick = Instant::now() >= next_tick;
-        if tick {
-            next_tick = deadline_after(s.config.flush_interval);
-        }
-        // Woken by a full export's worth, send full chunks only; on a tick, a flush or
-        // shutdown, send what there is.
-        let everything = tick || shutting || flush_due;
-        loop {
-            if shutting && s.past_deadline() {
-                // Nothing more is attempted: what the worker holds and what is queued is
-                // counted as failed.
-                let held = d.held();
-                d.chunk.clear();
-                d.current = None;
-                s.count_failed(held);
-                stats::sub(&s.counters.export_in_flight, held);
-                s.discard_queued();
-                if s.queued() > 0 {
-                    std::thread::yield_now();
-                    continue;
-                }
-                break;
-            }
-            let full = d.fill(s);
-            if full || (everything && !d.chunk.is_empty()) {
-                lanes.export(&mut d.chunk);
-                continue;
-            }
-            // Shutting down: an offer counted before the queue closed may not have pushed yet.
-            if shutting && s.queued() > 0 {
-                std::thread::yield_now();
-                continue;
-            }
-            break;
-        }
-        if shutting {
-            let result = lanes.shutdown();
-            let mut c = s.control.lock();
-            c.flush_done = c.flush_requested;
-            c.stopped = Some(result);
-            s.done.notify_all();
-            std::mem::forget(guard);
-            return;
-        }
-        if flush_due {
-            let result = lanes.flush();
-            let mut c = s.control.lock();
-            c.flush_done = flush_want;
-            c.flush_result = result.err();
-            s.done.notify_all();
-        }
     }
 }

@@ -7,4 +7,5 @@ pub(crate) mod exporter;
 pub(crate) mod ids;
 pub(crate) mod sampler;
 pub(crate) mod stats;
+pub(crate) mod trace_context;
 pub(crate) mod value;
