@@ -97,10 +97,7 @@ fn thread_churn() {
 
 fn exit_spike() {
     let tracer = RequestTracer::builder("probe")
-        .limits(Limits {
-            max_open_spans_per_thread: 2_000_000,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_open_spans_per_thread(2_000_000))
         .build();
     let before = rss_kib();
     let t0 = Instant::now();

@@ -127,11 +127,9 @@ fn reqtrace() -> &'static (RequestTracer, Arc<AtomicU64>) {
                 // queued, but its queue holds max_queue_spans / 8 *batches* and every request
                 // here is a one-span batch, so with the default (1 s) it would sleep through
                 // a full queue and drop (reported to core).
-                BatchConfig {
-                    max_queue_spans: 1 << 20,
-                    flush_interval: Duration::from_millis(10),
-                    ..BatchConfig::default()
-                },
+                BatchConfig::default()
+                    .max_queue_spans(1 << 20)
+                    .flush_interval(Duration::from_millis(10)),
             )
             .build();
         (tracer, count)

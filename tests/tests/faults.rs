@@ -188,17 +188,16 @@ impl SpanExporter for Destination {
 /// queued, and then sends only full exports of 64: how spans split into export calls is
 /// deterministic. One export at a time, unless a test says otherwise.
 fn config() -> BatchConfig {
-    BatchConfig {
-        max_queue_spans: 256,
-        max_export_batch_size: 64,
-        max_queue_bytes: usize::MAX,
-        flush_interval: Duration::from_secs(3600),
-        max_retries: 2,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-        shutdown_timeout: Duration::from_secs(2),
-        max_concurrent_exports: 1,
-    }
+    BatchConfig::default()
+        .max_queue_spans(256)
+        .max_export_batch_size(64)
+        .max_queue_bytes(usize::MAX)
+        .flush_interval(Duration::from_secs(3600))
+        .max_retries(2)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(2))
+        .shutdown_timeout(Duration::from_secs(2))
+        .max_concurrent_exports(1)
 }
 
 /// `traces` traces of `spans` spans each on the calling thread.
@@ -280,10 +279,7 @@ fn destination_fails_stalls_and_comes_back_with_exact_accounting() {
     let t = RequestTracer::builder("svc")
         .exporter(dest.clone(), cfg.clone())
         .retain_traces(false)
-        .limits(Limits {
-            batch_size: 16,
-            ..Limits::default()
-        })
+        .limits(Limits::default().batch_size(16))
         .build();
 
     // Healthy.
@@ -387,16 +383,12 @@ fn buffered_spans_stay_under_max_buffered_spans_while_export_stalls() {
     const SPANS: u64 = 500;
     const BATCH: u64 = 8;
     let dest = Destination::new(Behaviour::Stall);
-    let cfg = BatchConfig {
-        max_queue_spans: 128,
-        flush_interval: Duration::from_millis(10),
-        ..config()
-    };
-    let limits = Limits {
-        max_buffered_spans: 64,
-        batch_size: BATCH as usize,
-        ..Limits::default()
-    };
+    let cfg = config()
+        .max_queue_spans(128)
+        .flush_interval(Duration::from_millis(10));
+    let limits = Limits::default()
+        .max_buffered_spans(64)
+        .batch_size(BATCH as usize);
     let t = RequestTracer::builder("svc")
         .exporter(dest.clone(), cfg.clone())
         .retain_traces(true)
@@ -560,13 +552,7 @@ fn shutdown_waits_do_not_add_up() {
 /// A tracer whose worker is stuck in an export call of 8 spans to `dest` (stalled).
 fn stuck_in_export(dest: &Destination, shutdown_timeout: Duration) -> RequestTracer {
     let t = RequestTracer::builder("svc")
-        .exporter(
-            dest.clone(),
-            BatchConfig {
-                shutdown_timeout,
-                ..config()
-            },
-        )
+        .exporter(dest.clone(), config().shutdown_timeout(shutdown_timeout))
         .build();
     record(&t, 1, 8);
     // A flush (not waited for) makes the worker take the 8 spans.
@@ -639,10 +625,7 @@ fn transient_failures_are_retried_during_shutdown() {
     // Nothing listening for the first two attempts: shutdown retries within its deadline.
     let dest = Destination::new(Behaviour::Accept);
     dest.with(|d| d.transient_failures = 2);
-    let cfg = BatchConfig {
-        max_retries: 5,
-        ..config()
-    };
+    let cfg = config().max_retries(5);
     let t = exporting_to(&dest, cfg);
     record(&t, 1, 8);
     t.shutdown().expect("delivered after two retries");
@@ -661,12 +644,10 @@ fn shutdown_gives_up_on_a_retry_that_would_end_after_its_deadline() {
     // reports it. And a retry that would only happen after the deadline is not waited for.
     for (backoff, retries) in [(Duration::from_millis(1), 2), (Duration::from_secs(30), 0)] {
         let dest = Destination::new(Behaviour::FailTransient);
-        let cfg = BatchConfig {
-            initial_backoff: backoff,
-            max_backoff: backoff,
-            shutdown_timeout: Duration::from_secs(5),
-            ..config()
-        };
+        let cfg = config()
+            .initial_backoff(backoff)
+            .max_backoff(backoff)
+            .shutdown_timeout(Duration::from_secs(5));
         let t = exporting_to(&dest, cfg);
         record(&t, 1, 8);
         let start = Instant::now();
@@ -713,10 +694,7 @@ fn retry_after_hints_are_capped_by_max_backoff() {
 #[test]
 fn a_panicking_exporter_loses_no_span_from_the_accounting() {
     let dest = Destination::new(Behaviour::Panic);
-    let cfg = BatchConfig {
-        shutdown_timeout: Duration::from_millis(200),
-        ..config()
-    };
+    let cfg = config().shutdown_timeout(Duration::from_millis(200));
     let t = exporting_to(&dest, cfg);
     record(&t, 1, 8);
     let r = t.force_flush(Duration::from_secs(5));

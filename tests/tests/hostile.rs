@@ -248,10 +248,7 @@ fn a_million_attributes_on_a_detached_span_keep_the_limit_and_count_the_rest() {
 #[test]
 fn attributes_beyond_u16_max_are_counted() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_attributes_per_span: MILLION as usize,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_attributes_per_span(MILLION as usize))
         .build();
     tracer.start_trace();
     {
@@ -379,10 +376,7 @@ fn lossily_decoded_text_is_recorded_and_encoded_faithfully() {
 #[test]
 fn truncation_never_splits_a_replacement_character() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_attribute_value_len: 5,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_attribute_value_len(5))
         .build();
     tracer.start_trace();
     {
@@ -593,10 +587,7 @@ fn non_finite_floats_in_both_json_lines_formats() {
                 JsonLinesExporter::builder()
                     .format(format)
                     .writer(out.clone()),
-                BatchConfig {
-                    flush_interval: Duration::from_millis(10),
-                    ..BatchConfig::default()
-                },
+                BatchConfig::default().flush_interval(Duration::from_millis(10)),
             )
             .build();
         tracer.start_trace();

@@ -385,10 +385,7 @@ fn the_last_handle_dropped_while_workers_still_have_spans_open() {
     let tracer = RequestTracer::builder("svc")
         .exporter(
             sink,
-            BatchConfig {
-                flush_interval: Duration::from_secs(3600),
-                ..BatchConfig::default()
-            },
+            BatchConfig::default().flush_interval(Duration::from_secs(3600)),
         )
         .retain_traces(false)
         .build();

@@ -112,22 +112,19 @@ fn tracer_for(mode: Mode, sink: &ParsingSink) -> RequestTracer {
     match mode {
         Mode::Roomy => b.build(),
         Mode::Tiny => b
-            .limits(Limits {
-                max_buffered_spans: 32,
-                batch_size: 8,
-                max_spans_per_trace: 48,
-                ..Limits::default()
-            })
+            .limits(
+                Limits::default()
+                    .max_buffered_spans(32)
+                    .batch_size(8)
+                    .max_spans_per_trace(48),
+            )
             .build(),
         Mode::Exporter => b
             .exporter(
                 JsonLinesExporter::builder()
                     .format(LineFormat::Native)
                     .writer(sink.clone()),
-                BatchConfig {
-                    flush_interval: Duration::from_millis(50),
-                    ..BatchConfig::default()
-                },
+                BatchConfig::default().flush_interval(Duration::from_millis(50)),
             )
             .retain_traces(false)
             .build(),

@@ -12,10 +12,7 @@ use common::parent_of;
 #[test]
 fn open_traces_are_bounded_and_refusals_counted() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_open_traces: 10,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_open_traces(10))
         .build();
     let roots: Vec<_> = (0..25).map(|_| tracer.start_root("r")).collect();
     let recording = roots.iter().filter(|r| r.is_recording()).count();
@@ -34,10 +31,7 @@ fn open_traces_are_bounded_and_refusals_counted() {
 #[test]
 fn a_thread_that_never_ends_its_traces_keeps_at_most_the_limit() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_traces_per_thread: 8,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_traces_per_thread(8))
         .build();
     for _ in 0..100 {
         tracer.start_trace();
@@ -117,11 +111,11 @@ fn a_parent_ending_first_on_a_worker_keeps_its_child_whole() {
 #[test]
 fn a_thread_exiting_with_many_open_spans_keeps_within_the_trace_limit() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_spans_per_trace: 100,
-            max_open_spans_per_thread: 100_000,
-            ..Limits::default()
-        })
+        .limits(
+            Limits::default()
+                .max_spans_per_trace(100)
+                .max_open_spans_per_thread(100_000),
+        )
         .build();
     let root = tracer.start_root("root");
     let ctx = root.handle();
@@ -144,10 +138,7 @@ fn a_thread_exiting_with_many_open_spans_keeps_within_the_trace_limit() {
 #[test]
 fn stack_depth_is_bounded() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_open_spans_per_thread: 16,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_open_spans_per_thread(16))
         .build();
     tracer.start_trace();
     let guards: Vec<_> = (0..40).map(|_| tracer.start_span("d")).collect();
@@ -220,10 +211,7 @@ fn every_field_that_grows_with_input_is_cut_and_counted() {
 fn bytes_waiting_for_a_trace_are_bounded_and_small_batches_cost_their_size() {
     let bound = 256 * 1024;
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_buffered_bytes: bound,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_buffered_bytes(bound))
         .build();
     let root = tracer.start_root("root");
     let ctx = root.handle();
@@ -275,13 +263,11 @@ fn bytes_waiting_for_export_are_bounded() {
     let tracer = RequestTracer::builder("svc")
         .exporter(
             Stall(rx),
-            BatchConfig {
-                max_queue_bytes: bound,
-                max_export_batch_size: 8,
-                max_concurrent_exports: 1,
-                shutdown_timeout: Duration::from_millis(200),
-                ..BatchConfig::default()
-            },
+            BatchConfig::default()
+                .max_queue_bytes(bound)
+                .max_export_batch_size(8)
+                .max_concurrent_exports(1)
+                .shutdown_timeout(Duration::from_millis(200)),
         )
         .build();
     for _ in 0..100 {

@@ -15,11 +15,11 @@ const MAX_OPEN: usize = 16;
 
 fn tracer() -> RequestTracer {
     RequestTracer::builder("svc")
-        .limits(Limits {
-            max_traces_per_thread: MAX_TRACES,
-            max_open_spans_per_thread: MAX_OPEN,
-            ..Limits::default()
-        })
+        .limits(
+            Limits::default()
+                .max_traces_per_thread(MAX_TRACES)
+                .max_open_spans_per_thread(MAX_OPEN),
+        )
         .build()
 }
 

@@ -6,10 +6,7 @@ use reqtrace_core::{Limits, RequestTracer, SpanContext, SpanHandle};
 
 fn tracer_with_open_bound(max_open_traces: usize) -> RequestTracer {
     RequestTracer::builder("contexts")
-        .limits(Limits {
-            max_open_traces,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_open_traces(max_open_traces))
         .build()
 }
 

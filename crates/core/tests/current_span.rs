@@ -100,10 +100,7 @@ fn a_handle_edits_a_span_held_on_another_thread() {
 #[test]
 fn edits_obey_the_attribute_limit_and_late_edits_are_counted() {
     let tracer = RequestTracer::builder("current")
-        .limits(Limits {
-            max_attributes_per_span: 3,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_attributes_per_span(3))
         .build();
     tracer.start_trace();
     let handle;

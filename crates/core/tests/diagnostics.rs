@@ -59,11 +59,9 @@ fn a_failing_export_is_reported_while_it_retries_and_when_it_gives_up() {
     let tracer = RequestTracer::builder("diag-transient")
         .exporter(
             Failing { transient: true },
-            BatchConfig {
-                max_retries: 2,
-                initial_backoff: Duration::from_millis(1),
-                ..BatchConfig::default()
-            },
+            BatchConfig::default()
+                .max_retries(2)
+                .initial_backoff(Duration::from_millis(1)),
         )
         .build();
     record_spans(&tracer, 3);
@@ -135,12 +133,10 @@ fn a_full_export_queue_is_reported_with_the_spans_it_dropped() {
     let tracer = RequestTracer::builder("diag-queue")
         .exporter(
             Held(held),
-            BatchConfig {
-                max_queue_spans: 4,
-                max_export_batch_size: 1,
-                flush_interval: Duration::from_millis(20),
-                ..BatchConfig::default()
-            },
+            BatchConfig::default()
+                .max_queue_spans(4)
+                .max_export_batch_size(1)
+                .flush_interval(Duration::from_millis(20)),
         )
         .build();
     for _ in 0..10 {

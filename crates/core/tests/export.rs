@@ -43,12 +43,10 @@ impl SpanExporter for Sink {
 }
 
 fn fast_config() -> BatchConfig {
-    BatchConfig {
-        flush_interval: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(5),
-        ..BatchConfig::default()
-    }
+    BatchConfig::default()
+        .flush_interval(Duration::from_millis(20))
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(5))
 }
 
 #[test]
@@ -167,17 +165,12 @@ fn a_stalled_destination_never_blocks_tracing_and_shutdown_returns() {
         stall: Some(Duration::from_secs(3)),
         ..Sink::default()
     };
-    let config = BatchConfig {
-        max_queue_spans: 64,
-        shutdown_timeout: Duration::from_millis(200),
-        ..fast_config()
-    };
+    let config = fast_config()
+        .max_queue_spans(64)
+        .shutdown_timeout(Duration::from_millis(200));
     let tracer = RequestTracer::builder("svc")
         .exporter(sink.clone(), config)
-        .limits(Limits {
-            batch_size: 16,
-            ..Limits::default()
-        })
+        .limits(Limits::default().batch_size(16))
         .build();
     // 100 traces of 16 spans while the exporter sleeps in its first call: most cannot queue.
     for _ in 0..100 {
@@ -333,10 +326,7 @@ fn a_burst_of_one_span_batches_fits_the_queue_in_spans() {
     let gate = Gate::new(u32::MAX, false);
     let tracer = RequestTracer::builder("svc")
         .exporter(gate.clone(), BatchConfig::default())
-        .limits(Limits {
-            batch_size: 1,
-            ..Limits::default()
-        })
+        .limits(Limits::default().batch_size(1))
         .build();
     record(&tracer, 1, 1);
     let flusher = {
@@ -365,11 +355,9 @@ fn a_burst_of_one_span_batches_fits_the_queue_in_spans() {
 }
 
 fn concurrent_config(n: usize) -> BatchConfig {
-    BatchConfig {
-        max_export_batch_size: 10,
-        max_concurrent_exports: n,
-        ..fast_config()
-    }
+    fast_config()
+        .max_export_batch_size(10)
+        .max_concurrent_exports(n)
 }
 
 #[test]

@@ -236,10 +236,7 @@ fn n_threads_times_m_spans_add_up_exactly() {
     const M: usize = if cfg!(miri) { 100 } else { 5_000 };
     // Small batches so spans cross the hand-off queue many times.
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            batch_size: 7,
-            ..Limits::default()
-        })
+        .limits(Limits::default().batch_size(7))
         .build();
     tracer.start_trace();
     let root = tracer.start_span("root");
@@ -274,12 +271,12 @@ fn n_threads_times_m_spans_add_up_exactly() {
 #[test]
 fn attribute_event_and_value_limits_drop_and_count_exactly() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_attributes_per_span: 3,
-            max_events_per_span: 2,
-            max_attribute_value_len: 5,
-            ..Limits::default()
-        })
+        .limits(
+            Limits::default()
+                .max_attributes_per_span(3)
+                .max_events_per_span(2)
+                .max_attribute_value_len(5),
+        )
         .build();
     tracer.start_trace();
     {
@@ -312,11 +309,7 @@ fn attribute_event_and_value_limits_drop_and_count_exactly() {
 #[test]
 fn spans_per_trace_limit_drops_and_counts_exactly() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_spans_per_trace: 100,
-            batch_size: 16,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_spans_per_trace(100).batch_size(16))
         .build();
     tracer.start_trace();
     for _ in 0..250 {
@@ -335,11 +328,7 @@ fn spans_per_trace_limit_drops_and_counts_exactly() {
 #[test]
 fn buffer_bound_drops_whole_batches_and_counts_them() {
     let tracer = RequestTracer::builder("svc")
-        .limits(Limits {
-            max_buffered_spans: 40,
-            batch_size: 10,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_buffered_spans(40).batch_size(10))
         .build();
     tracer.start_trace();
     let root = tracer.start_span("root");

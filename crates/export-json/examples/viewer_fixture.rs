@@ -122,10 +122,7 @@ fn main() {
     let dir = dir.unwrap_or_else(|| PathBuf::from("target/reqtrace-viewer"));
     std::fs::create_dir_all(&dir).expect("create dir");
     let tracer = RequestTracer::builder("viewer-fixture")
-        .limits(Limits {
-            max_spans_per_trace: spans.max(1024),
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_spans_per_trace(spans.max(1024)))
         .build();
 
     let mut traces = vec![hostile_trace(&tracer)];

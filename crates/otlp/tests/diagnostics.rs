@@ -51,11 +51,9 @@ fn the_grpc_port_given_to_the_http_exporter_is_named_in_the_failure() {
     let tracer = RequestTracer::builder("diag-grpc-port")
         .exporter(
             exporter,
-            BatchConfig {
-                max_retries: 1,
-                initial_backoff: Duration::from_millis(1),
-                ..BatchConfig::default()
-            },
+            BatchConfig::default()
+                .max_retries(1)
+                .initial_backoff(Duration::from_millis(1)),
         )
         .build();
     tracer.start_trace();

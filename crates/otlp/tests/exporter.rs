@@ -25,13 +25,11 @@ fn exporter(rx: &Receiver) -> OtlpExporter {
 /// thread hands a trace's spans over early when its batch is older than the interval);
 /// `force_flush` and `shutdown` wake the worker anyway.
 fn fast_batches() -> BatchConfig {
-    BatchConfig {
-        flush_interval: Duration::from_secs(1),
-        max_retries: 2,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_secs(5),
-        ..BatchConfig::default()
-    }
+    BatchConfig::default()
+        .flush_interval(Duration::from_secs(1))
+        .max_retries(2)
+        .initial_backoff(Duration::from_millis(5))
+        .max_backoff(Duration::from_secs(5))
 }
 
 #[test]
@@ -213,13 +211,11 @@ fn receiver_down_then_up() {
     let tracer = RequestTracer::builder("flaky")
         .exporter(
             exporter,
-            BatchConfig {
-                max_retries: 2,
-                initial_backoff: Duration::from_millis(5),
-                max_backoff: Duration::from_millis(20),
-                flush_interval: Duration::from_secs(1),
-                ..BatchConfig::default()
-            },
+            BatchConfig::default()
+                .max_retries(2)
+                .initial_backoff(Duration::from_millis(5))
+                .max_backoff(Duration::from_millis(20))
+                .flush_interval(Duration::from_secs(1)),
         )
         .build();
     let record = |prefix: &str, n: usize| {
@@ -350,6 +346,7 @@ fn statuses_are_classified() {
                 assert!(message.contains(&status.to_string()), "{message}");
                 assert!(message.contains("why"), "the body is reported: {message}");
             }
+            other => panic!("{status}: {other:?}"),
         }
     }
     let o = e.stats().snapshot();

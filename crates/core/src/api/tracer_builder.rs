@@ -21,7 +21,7 @@ use crate::model::value::{KeyValue, Value};
 /// use reqtrace_core::{Limits, RequestTracer, Sampler};
 /// let tracer = RequestTracer::builder("api")
 ///     .sampler(Sampler::TraceIdRatio(0.25))
-///     .limits(Limits { max_attributes_per_span: 16, ..Limits::default() })
+///     .limits(Limits::default().max_attributes_per_span(16))
 ///     .build();
 /// assert_eq!(tracer.limits().max_attributes_per_span, 16);
 /// ```

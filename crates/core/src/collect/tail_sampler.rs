@@ -51,6 +51,7 @@ pub const SAMPLING_RULE_KEY: &str = "sampling.rule";
 
 /// One rule of a [`TailSampler`].
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum TailPolicy {
     /// Keep a trace with a span whose status is error. Name: `error`.
     Error,
@@ -128,6 +129,7 @@ impl TailSampler {
 
 /// What one policy decided so far ([`crate::RequestTracer::tail_sampling_stats`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TailRuleStats {
     /// The policy's name (`"default"`: traces no policy decided, dropped).
     pub rule: String,

@@ -5,6 +5,7 @@ use std::time::Duration;
 /// Bounds on what the tracer keeps. Over a bound the extra data is dropped and counted
 /// (see [`crate::Stats`]); the caller is never blocked.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Finished spans that may wait in hand-off queues across the whole tracer (not counting
     /// each thread's current batch, which is bounded by `batch_size`). Default 262,144.
@@ -71,6 +72,7 @@ impl Default for Limits {
 
 /// How the export worker batches, retries and shuts down.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchConfig {
     /// Spans that may wait in the export queue, however they are batched; more are dropped
     /// and counted. Default 262,144 (about 18 MB of small spans; `max_queue_bytes` caps it in bytes).
@@ -120,3 +122,50 @@ impl Default for BatchConfig {
         }
     }
 }
+
+/// One chained setter per field, named like it: `Limits::default().max_name_len(256)`. With
+/// `#[non_exhaustive]` on the struct, this is how code outside the crate changes a few fields
+/// and keeps the defaults of the rest (a struct literal would break at every new field).
+macro_rules! setters {
+    ($ty:ident { $($field:ident: $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets [`", stringify!($ty), "::", stringify!($field), "`].")]
+                #[must_use]
+                pub fn $field(mut self, value: $t) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters!(Limits {
+    max_buffered_spans: usize,
+    max_spans_per_trace: usize,
+    max_attributes_per_span: usize,
+    max_events_per_span: usize,
+    max_attribute_value_len: usize,
+    batch_size: usize,
+    max_attribute_key_len: usize,
+    max_name_len: usize,
+    max_array_len: usize,
+    max_trace_state_len: usize,
+    max_open_traces: usize,
+    max_traces_per_thread: usize,
+    max_buffered_bytes: usize,
+    max_open_spans_per_thread: usize,
+});
+
+setters!(BatchConfig {
+    max_queue_spans: usize,
+    max_queue_bytes: usize,
+    max_export_batch_size: usize,
+    flush_interval: Duration,
+    max_retries: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    shutdown_timeout: Duration,
+    max_concurrent_exports: usize,
+});

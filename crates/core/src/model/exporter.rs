@@ -37,6 +37,7 @@ impl Resource {
 
 /// Why an export failed, and whether trying again may help.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExportError {
     /// A passing failure (connection refused, 429, 503, timeout): the worker retries with
     /// backoff up to its bound. `retry_after_ms` is the destination's own hint, if it gave one.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why an id could not be parsed from its hex form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum IdError {
     /// The text had the wrong number of characters (`expected`, `found`).
     Length {

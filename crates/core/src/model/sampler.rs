@@ -9,6 +9,7 @@ use crate::model::ids::{SpanContext, TraceId};
 
 /// Whether a new trace is recorded, in OpenTelemetry's terms.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[non_exhaustive]
 pub enum Sampler {
     /// Record every trace (the default).
     #[default]

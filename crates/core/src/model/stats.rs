@@ -145,6 +145,7 @@ pub(crate) fn sub(counter: &AtomicU64, n: u64) {
 
 /// Spans dropped, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DroppedSpans {
     /// The configured bound on spans buffered in the process (`max_buffered_spans`) was reached
     /// when a batch was handed over.
@@ -187,6 +188,7 @@ impl DroppedSpans {
 /// flight: `queued = exported + dropped_failed + in_queue + in_flight`, exact whenever no
 /// batch is between two of these (e.g. while an export call is stuck, and after `shutdown`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExportStats {
     /// Spans accepted into the export queue.
     pub queued: u64,
@@ -218,6 +220,7 @@ pub struct ExportStats {
 ///
 /// Only sampled spans count as started; spans of unsampled traces are not recorded at all.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Stats {
     /// Spans started in sampled traces.
     pub spans_started: u64,

@@ -66,7 +66,7 @@ impl Value {
     /// Shortens an array to at most `max_elements` elements and its string values (also inside
     /// arrays) to at most `max_bytes` bytes each; what is cut is freed. Returns whether
     /// anything was cut.
-    pub fn limit(&mut self, max_bytes: usize, max_elements: usize) -> bool {
+    pub(crate) fn limit(&mut self, max_bytes: usize, max_elements: usize) -> bool {
         match self {
             Value::Array(items) => {
                 let mut cut = false;
@@ -86,7 +86,7 @@ impl Value {
 
     /// Shortens string values (also inside arrays) to at most `max_bytes` bytes, cutting at a
     /// character boundary and freeing the rest. Returns whether anything was cut.
-    pub fn truncate(&mut self, max_bytes: usize) -> bool {
+    pub(crate) fn truncate(&mut self, max_bytes: usize) -> bool {
         match self {
             Value::String(s) => cut_str(s, max_bytes),
             Value::Array(items) => {
