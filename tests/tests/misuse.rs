@@ -66,35 +66,56 @@ fn spans_with_no_trace_record_nothing_and_every_method_is_a_no_op() {
     assert!(!d.is_recording());
     d.set_attribute("k", 1);
     d.end();
-    // A context parsed from a header has no local trace: nothing to join.
+    let st = t.stats();
+    assert_eq!(st.spans_without_trace, 2, "{st:?}");
+    assert_eq!((st.spans_started, st.spans_finished), (0, 0));
+    // A context parsed from a header has no local trace: it is continued as one, ended with
+    // the guard or span; with no exporter nobody can take it, so it is counted abandoned.
     let remote =
         RequestTracer::from_header("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
             .unwrap();
     let a = t.attach(&remote);
-    assert!(!a.is_attached());
+    assert!(a.is_attached());
     drop(a);
     let s = t.start_span_with_parent("child-of-remote", &remote);
-    assert!(!s.is_recording());
+    assert!(s.is_recording());
     drop(s);
     let st = t.stats();
-    assert_eq!(st.spans_without_trace, 3, "{st:?}");
-    assert_eq!((st.spans_started, st.spans_finished), (0, 0));
+    assert_eq!(st.spans_without_trace, 2, "{st:?}");
+    assert_eq!((st.spans_started, st.spans_finished), (1, 1));
+    assert_eq!(
+        (st.traces_started, st.traces_abandoned, st.traces_open),
+        (2, 2, 0)
+    );
+    assert_eq!(st.dropped.abandoned, 1);
 }
 
 #[test]
-fn a_context_of_another_tracer_is_not_joined() {
+fn a_handle_of_another_tracer_is_continued_as_a_context_never_joined() {
     let a = RequestTracer::new("a");
     let b = RequestTracer::new("b");
     a.start_trace();
     let root = a.start_span("root");
     let ctx = root.handle().unwrap();
-    let g = b.attach(&ctx);
-    assert!(!g.is_attached());
-    drop(g);
-    assert!(!b.start_span_with_parent("x", &ctx).is_recording());
+    {
+        // b continues the context as a trace of its own: a's live trace is never touched.
+        let g = b.attach(&ctx);
+        assert!(g.is_attached());
+        assert_eq!(b.trace_id(), Some(ctx.trace_id()));
+        drop(b.start_span("in-b"));
+    }
+    let x = b.start_span_with_parent("x", &ctx);
+    assert_eq!(x.context().unwrap().trace_id, ctx.trace_id());
+    drop(x);
     drop(root);
-    assert_eq!(a.end_trace().unwrap().spans.len(), 1);
-    assert_eq!(b.stats().spans_started, 0);
+    let trace = a.end_trace().unwrap();
+    assert_eq!(trace.spans.len(), 1);
+    assert_eq!(trace.spans[0].name, "root");
+    let s = b.stats();
+    assert_eq!(
+        (s.spans_started, s.traces_started, s.traces_open),
+        (2, 2, 0)
+    );
 }
 
 #[test]

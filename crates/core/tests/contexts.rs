@@ -75,19 +75,29 @@ fn a_handle_keeps_its_trace_open_until_dropped() {
 }
 
 #[test]
-fn a_plain_context_where_a_live_parent_is_needed_records_nothing_and_is_counted() {
+fn a_plain_context_is_continued_as_its_own_trace_and_a_handle_joins_the_live_one() {
     let tracer = RequestTracer::new("contexts");
     let root = tracer.start_root("r");
     let value: SpanContext = root.context();
-    let before = tracer.stats().spans_without_trace;
-    assert!(!tracer.start_span_with_parent("a", &value).is_recording());
-    assert!(!tracer.attach(&value).is_attached());
+    let before = tracer.stats();
+    // A value (as if parsed from a header) continues the trace id as a local trace of its
+    // own, ended with the span or the guard (tests/remote_parent.rs): not the live root's.
+    {
+        let a = tracer.start_span_with_parent("a", &value);
+        assert!(a.is_recording());
+        assert_eq!(a.context().unwrap().trace_id, value.trace_id);
+    }
+    assert!(tracer.attach(&value).is_attached());
+    // A movable span needs a handle (or a root with `.parent(..)`): counted, not recorded.
     assert!(
         !tracer
             .start_detached_span_with_parent("b", &value)
             .is_recording()
     );
-    assert_eq!(tracer.stats().spans_without_trace, before + 2);
+    let after = tracer.stats();
+    assert_eq!(after.spans_without_trace, before.spans_without_trace + 1);
+    assert_eq!(after.traces_started, before.traces_started + 2);
+    assert_eq!(after.traces_open, before.traces_open);
     // The same parent as a handle joins the trace.
     let handle = root.handle();
     drop(tracer.start_span_with_parent("c", &handle));

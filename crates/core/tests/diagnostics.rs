@@ -136,10 +136,16 @@ fn a_full_export_queue_is_reported_with_the_spans_it_dropped() {
             BatchConfig::default()
                 .max_queue_spans(4)
                 .max_export_batch_size(1)
+                .max_concurrent_exports(1) // the worker itself is held: no report before all drops
                 .flush_interval(Duration::from_millis(20)),
         )
         .build();
-    for _ in 0..10 {
+    // Hold the worker in its first export, so it reports only once every drop happened.
+    record_spans(&tracer, 2);
+    while tracer.stats().export.in_flight == 0 {
+        std::thread::yield_now();
+    }
+    for _ in 0..9 {
         record_spans(&tracer, 2);
     }
     let dropped = tracer.stats().export.dropped_queue_full;

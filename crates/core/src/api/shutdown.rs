@@ -1,6 +1,6 @@
-//! [`Shutdown`]: the future of [`crate::RequestTracer::shutdown_async`]. The blocking
-//! shutdown runs on a thread of its own and the future only waits for its answer, so an
-//! async runtime's worker is never blocked and no runtime is needed.
+//! Ending a tracer's export: [`RequestTracer::force_flush`], [`RequestTracer::shutdown`] and
+//! [`RequestTracer::shutdown_async`], whose [`Shutdown`] future waits for a shutdown run on a
+//! thread of its own, so an async runtime's worker is never blocked and no runtime is needed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +9,9 @@ use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 
+use std::time::Duration;
+
+use crate::api::tracer::RequestTracer;
 use crate::model::exporter::ExportError;
 
 /// The outcome, once the shutdown thread has it, and who waits for it.
@@ -82,5 +85,50 @@ impl Future for Shutdown {
                 Poll::Pending
             }
         }
+    }
+}
+
+impl RequestTracer {
+    /// Delivers everything queued for the exporter and flushes it; waits at most `timeout`.
+    /// Returns the last export failure since the previous flush, if any (dropped spans are
+    /// also counted in [`crate::Stats::export`]).
+    /// Spans still in a thread's batch (a trace that has not ended and whose batch is neither
+    /// full nor older than the flush interval) are not reached.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
+        match &self.inner.exporter {
+            Some(w) => w.force_flush(timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// Delivers everything queued (retrying transient failures while the retry fits before the
+    /// deadline), shuts the exporter down and stops its thread; waits at most the configured
+    /// `shutdown_timeout`, once: dropping the tracer afterwards does not wait again. Batches
+    /// offered after shutdown began are counted as dropped. Returns the last export failure
+    /// since the previous flush, or the exporter's own flush or shutdown failure (a panic
+    /// included); on timeout, a transient error, with the spans not yet settled still counted
+    /// in [`crate::ExportStats::in_queue`] and [`crate::ExportStats::in_flight`].
+    pub fn shutdown(&self) -> Result<(), ExportError> {
+        match &self.inner.exporter {
+            Some(w) => w.shutdown(),
+            None => Ok(()),
+        }
+    }
+
+    /// [`RequestTracer::shutdown`] for async code: the same delivery and the same deadline,
+    /// run on a thread of its own, so awaiting it never blocks the runtime's worker (no
+    /// `spawn_blocking` needed, and no particular runtime).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let tracer = reqtrace_core::RequestTracer::new("api");
+    /// // ... serve until a signal; then deliver what is queued:
+    /// tracer.shutdown_async().await.unwrap();
+    /// # }
+    /// ```
+    pub fn shutdown_async(&self) -> Shutdown {
+        let tracer = self.clone();
+        Shutdown::spawn(move || tracer.shutdown())
     }
 }

@@ -4,26 +4,25 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::api::current_span::CurrentSpan;
 use crate::api::future::{self, Instrumented};
 use crate::api::guard::{AttachGuard, SpanGuard};
-use crate::api::root::{RootBuilder, RootSpan};
-use crate::api::shutdown::Shutdown;
+use crate::api::root::{RootBuilder, RootSpan, new_trace_start};
 use crate::api::span::Span;
 use crate::api::trace_builder::TraceBuilder;
 use crate::api::tracer_builder::RequestTracerBuilder;
 use crate::collect::assemble;
 use crate::collect::handle::{Parent, SpanHandle};
 use crate::collect::tail_sampler::{TailRuleStats, TailState};
+use crate::collect::trace::TraceStart;
 use crate::collect::tracer_state::TracerInner;
 use crate::local::edit;
 use crate::local::scope;
 use crate::local::span_ops;
 use crate::model::config::Limits;
 use crate::model::data::{SpanKind, Trace};
-use crate::model::exporter::{ExportError, Resource};
+use crate::model::exporter::Resource;
 use crate::model::ids::{SpanContext, SpanId, TraceId};
 use crate::model::sampler::Sampler;
 use crate::model::stats::Stats;
@@ -183,29 +182,66 @@ impl RequestTracer {
         SpanGuard::new(span_ops::start_span(&self.inner, name.into()))
     }
 
-    /// Starts a span as a child of `parent`, typically a [`SpanHandle`] taken on another
-    /// thread: the span joins the handle's local trace, and `end_trace` on the trace's thread
-    /// returns it if it ended before. A plain [`SpanContext`] (e.g. parsed from a header)
-    /// joins no live trace, so the span records nothing (counted in
-    /// [`Stats::spans_without_trace`]): continue those with
-    /// [`RequestTracer::start_trace_from`] or a root's `parent`.
+    /// Starts a span as a child of `parent`. A [`SpanHandle`] (taken on another thread or
+    /// task) joins its local trace: `end_trace` on the trace's thread returns the span if it
+    /// ended before. A plain [`SpanContext`] (parsed from a `traceparent` header, or a
+    /// handle of another tracer) is continued here: the span starts a local trace with the
+    /// context's trace id, sampled as the sampler decides for that parent, and the trace
+    /// ends (and is exported) when the span does. The guard ends the span when dropped.
+    ///
+    /// ```
+    /// use reqtrace_core::{InMemoryExporter, RequestTracer};
+    /// let exporter = InMemoryExporter::default();
+    /// let tracer = RequestTracer::builder("api").exporter(exporter.clone(), Default::default()).build();
+    /// let remote = RequestTracer::new("client").start_root("call").context(); // as if from a header
+    /// drop(tracer.start_span_with_parent("handle", &remote));
+    /// tracer.shutdown().unwrap();
+    /// let spans = exporter.spans();
+    /// assert_eq!((spans[0].trace_id, spans[0].parent_id), (remote.trace_id, Some(remote.span_id)));
+    /// ```
     pub fn start_span_with_parent<'p>(
         &self,
         name: impl Into<Cow<'static, str>>,
         parent: impl Into<Parent<'p>>,
     ) -> SpanGuard {
+        let parent = parent.into();
+        if !parent.is_live_in(&self.inner) {
+            let start = self.remote_trace_start(parent.context());
+            return SpanGuard::new(span_ops::start_span_continuing(
+                &self.inner,
+                start,
+                name.into(),
+            ));
+        }
         SpanGuard::new(scope::start_span_with_parent(
             &self.inner,
             name.into(),
-            parent.into(),
+            parent,
         ))
     }
 
-    /// Makes `parent` (a [`SpanHandle`]) the current span on this thread until the guard
-    /// drops: spans started meanwhile are its children and join its trace. A plain
-    /// [`SpanContext`] joins no live trace: the guard does nothing.
+    /// Makes `parent` current on this thread until the guard drops: spans started meanwhile
+    /// are its children. A [`SpanHandle`] joins its live trace; a plain [`SpanContext`] (from
+    /// a header) is continued as a local trace that ends, and is exported, when the guard
+    /// drops.
     pub fn attach<'p>(&self, parent: impl Into<Parent<'p>>) -> AttachGuard {
-        AttachGuard::new(scope::attach(&self.inner, parent.into()))
+        let parent = parent.into();
+        if !parent.is_live_in(&self.inner) {
+            let start = self.remote_trace_start(parent.context());
+            return AttachGuard::new(scope::attach_continuing(&self.inner, start));
+        }
+        AttachGuard::new(scope::attach(&self.inner, parent))
+    }
+
+    /// How a trace continuing a remote `parent` starts.
+    fn remote_trace_start(&self, parent: &SpanContext) -> TraceStart {
+        new_trace_start(
+            &self.inner,
+            &self.inner.sampler,
+            Some(parent),
+            None,
+            Vec::new(),
+        )
     }
 
     /// A span that is not tied to this thread's stack: it can be moved to other threads and
@@ -403,48 +439,5 @@ impl RequestTracer {
     /// (see [`Stats`]).
     pub fn stats(&self) -> Stats {
         self.inner.stats()
-    }
-
-    /// Delivers everything queued for the exporter and flushes it; waits at most `timeout`.
-    /// Returns the last export failure since the previous flush, if any (dropped spans are
-    /// also counted in [`Stats::export`]).
-    /// Spans still in a thread's batch (a trace that has not ended and whose batch is neither
-    /// full nor older than the flush interval) are not reached.
-    pub fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
-        match &self.inner.exporter {
-            Some(w) => w.force_flush(timeout),
-            None => Ok(()),
-        }
-    }
-
-    /// Delivers everything queued (retrying transient failures while the retry fits before the
-    /// deadline), shuts the exporter down and stops its thread; waits at most the configured
-    /// `shutdown_timeout`, once: dropping the tracer afterwards does not wait again. Batches
-    /// offered after shutdown began are counted as dropped. Returns the last export failure
-    /// since the previous flush, or the exporter's own flush or shutdown failure (a panic
-    /// included); on timeout, a transient error, with the spans not yet settled still counted
-    /// in [`crate::ExportStats::in_queue`] and [`crate::ExportStats::in_flight`].
-    pub fn shutdown(&self) -> Result<(), ExportError> {
-        match &self.inner.exporter {
-            Some(w) => w.shutdown(),
-            None => Ok(()),
-        }
-    }
-
-    /// [`RequestTracer::shutdown`] for async code: the same delivery and the same deadline,
-    /// run on a thread of its own, so awaiting it never blocks the runtime's worker (no
-    /// `spawn_blocking` needed, and no particular runtime).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let tracer = reqtrace_core::RequestTracer::new("api");
-    /// // ... serve until a signal; then deliver what is queued:
-    /// tracer.shutdown_async().await.unwrap();
-    /// # }
-    /// ```
-    pub fn shutdown_async(&self) -> Shutdown {
-        let tracer = self.clone();
-        Shutdown::spawn(move || tracer.shutdown())
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::collect::trace::TraceShared;
+use crate::collect::tracer_state::TracerInner;
 use crate::model::data::SpanKind;
 use crate::model::ids::{SpanContext, SpanId, TraceId};
 use crate::model::stats;
@@ -185,6 +186,11 @@ impl Parent<'_> {
     }
 
     /// The live trace, for a handle.
+    /// Whether this parent is a handle on a live trace of the tracer `inner`.
+    pub(crate) fn is_live_in(&self, inner: &Arc<TracerInner>) -> bool {
+        self.live().is_some_and(|t| Arc::ptr_eq(&t.tracer.0, inner))
+    }
+
     pub(crate) fn live(&self) -> Option<&Arc<TraceShared>> {
         self.trace
     }

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::collect::assemble;
 use crate::collect::trace::hand_over;
 use crate::local::stack::{Frame, GuardAttrs, ThreadState, TracerLocal};
 use crate::model::stats::{self, owner_add};
@@ -169,4 +170,24 @@ impl TracerLocal {
         self.refresh_unsampled_top();
         true
     }
+}
+
+/// Ends the trace of trace frame `frame` (already popped) at raw time `end`, as its owner (a
+/// span or an attach guard that continued a remote parent) ends: the trace is assembled and
+/// goes to the exporter; with no exporter nobody takes it, and its spans are counted
+/// abandoned (as for a root dropped without `finish`).
+#[cold]
+pub(crate) fn finish_owned_trace(tl: &mut TracerLocal, frame: Frame, end: u64) {
+    let mut batch = frame.batch;
+    if let Some(f) = assemble::finish(&frame.trace, &mut batch, end) {
+        let c = &tl.inner.counters;
+        stats::add(&c.traces_ended, 1);
+        if tl.has_exporter {
+            stats::add(&c.delivered, f.delivered);
+        } else {
+            stats::add(&c.dropped_abandoned, f.delivered);
+            stats::add(&c.traces_abandoned, 1);
+        }
+    }
+    tl.keep_spare(batch);
 }

@@ -6,9 +6,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::collect::handle::Parent;
+use crate::collect::trace::TraceStart;
 use crate::collect::trace::{TraceShared, hand_over};
 use crate::collect::tracer_state::TracerInner;
-use crate::local::span_ops::{FrameKey, SpanKey, start_in_top_frame};
+use crate::local::frames::finish_owned_trace;
+use crate::local::span_ops::{FrameKey, SpanKey, start_in_top_frame, start_trace};
 use crate::local::stack::with_state;
 use crate::model::stats;
 use crate::util::clock;
@@ -51,12 +53,34 @@ pub(crate) fn detach(key: FrameKey) {
         let Some(i) = tl.frame_index(key.index as usize, key.serial) else {
             return;
         };
-        if let Some(frame) = tl.pop_frames_to(i, now)
-            && let Some(b) = hand_over(&frame.trace, frame.batch)
-        {
+        let Some(frame) = tl.pop_frames_to(i, now) else {
+            return;
+        };
+        if frame.is_trace {
+            // The trace this guard continued from a remote parent ends with it.
+            finish_owned_trace(tl, frame, now);
+        } else if let Some(b) = hand_over(&frame.trace, frame.batch) {
             tl.keep_spare(b);
         }
     });
+}
+
+/// Continues a remote parent on the calling thread until the returned frame is detached:
+/// starts trace `t` as a trace frame that [`detach`] ends (assembled and exported).
+pub(crate) fn attach_continuing(inner: &Arc<TracerInner>, t: TraceStart) -> Option<FrameKey> {
+    start_trace(inner, t);
+    with_state(|st| {
+        let slot = st.find(inner)?;
+        let tl = &st.tracers[slot];
+        let index = tl.frames.len().checked_sub(1)?;
+        let frame = &tl.frames[index];
+        frame.is_trace.then_some(FrameKey {
+            slot: slot as u32,
+            index: index as u32,
+            serial: frame.serial,
+        })
+    })
+    .flatten()
 }
 
 /// Attaches `parent` and starts a span in it that detaches when it ends.

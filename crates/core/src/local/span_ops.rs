@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::collect::trace::{TraceShared, TraceStart, hand_over};
 use crate::collect::tracer_state::TracerInner;
 use crate::local::edit::apply_edit;
+use crate::local::frames::finish_owned_trace;
 use crate::local::stack::{
     Frame, GuardAttrs, OpenSpan, TracerLocal, UNSAMPLED_TOP, push_detached, set_entry_name,
     with_state,
@@ -81,6 +82,33 @@ pub(crate) fn start_trace(inner: &Arc<TracerInner>, mut t: TraceStart) -> TraceI
         st.push_frame(inner, trace, parent, true);
     });
     trace_id
+}
+
+/// Continues a remote parent on the calling thread: starts trace `t` (a trace frame) and in it
+/// a span that owns the frame, so the trace ends when the span does. When no span starts (the
+/// trace is unsampled, or the stack is full), the frame is popped again at once, the trace
+/// counted ended.
+pub(crate) fn start_span_continuing(
+    inner: &Arc<TracerInner>,
+    t: TraceStart,
+    name: Cow<'static, str>,
+) -> Option<SpanKey> {
+    start_trace(inner, t);
+    with_state(|st| {
+        let slot = st.find(inner)?;
+        let key = start_in_top_frame(&mut st.tracers[slot], &mut st.ident.rng, slot, name, true);
+        if key.is_none() {
+            let tl = &mut st.tracers[slot];
+            let idx = tl.frames.len().checked_sub(1)?;
+            if tl.frames[idx].is_trace
+                && let Some(frame) = tl.pop_frames_to(idx, clock::now())
+            {
+                finish_owned_trace(tl, frame, clock::now());
+            }
+        }
+        key
+    })
+    .flatten()
 }
 
 /// Pops the calling thread's innermost trace frame (closing its open spans as unfinished and
@@ -274,7 +302,7 @@ fn apply_pending_edits(tl: &mut TracerLocal, i: usize) {
     }
 }
 
-/// The span that owned attached frame `idx` (`start_span_with_parent`) ended: pop the frame,
+/// The span that owned frame `idx` (`start_span_with_parent`) ended. An attached frame is popped
 /// or — while spans it parents are still open — let the last of them pop it, so they end whole
 /// (as they would on the trace's own thread).
 #[cold]
@@ -282,6 +310,14 @@ fn end_owned_frame(tl: &mut TracerLocal, idx: usize, end: u64) {
     let Some(frame) = tl.frames.get_mut(idx) else {
         return;
     };
+    if frame.is_trace {
+        // A trace this span continued from a remote parent: it ends with the span, like a
+        // root (spans it parents that are still open are closed unfinished).
+        if let Some(frame) = tl.pop_frames_to(idx, end) {
+            finish_owned_trace(tl, frame, end);
+        }
+        return;
+    }
     if tl.open_len > frame.open_base {
         frame.release_when_empty = true;
         return;

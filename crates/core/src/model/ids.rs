@@ -302,8 +302,11 @@ impl fmt::Debug for TraceFlags {
 /// parent work on another thread or task *in this process* so that its spans join the same
 /// local trace, hand over a [`crate::SpanHandle`] instead
 /// ([`crate::SpanGuard::handle`], [`crate::RequestTracer::current_span_handle`]). A context
-/// parsed from a header (see `reqtrace-propagation`) has `is_remote` set; continue it with
-/// [`crate::RequestTracer::start_trace_from`] or a root's `parent`.
+/// parsed from a header (see `reqtrace-propagation`) has `is_remote` set, and is accepted
+/// wherever a parent is: [`crate::RequestTracer::start_span_with_parent`] and
+/// [`crate::RequestTracer::attach`] continue it as a local trace that ends with the span or
+/// guard; [`crate::RequestTracer::start_trace_from`] and a root's `parent` start a trace
+/// you end yourself.
 ///
 /// ```
 /// use reqtrace_core::{RequestTracer, SpanContext};
