@@ -64,6 +64,7 @@ mod record;
 mod util;
 
 pub use api::current_span::CurrentSpan;
+pub use api::edit_span::EditSpan;
 pub use api::future::{FutureExt, Instrumented, bind};
 pub use api::global;
 pub use api::guard::{AttachGuard, SpanGuard};

@@ -1,6 +1,7 @@
 //! The public API: the tracer and its builder, span guards and owned spans, roots, futures, the current span, the global tracer, async shutdown.
 
 pub(crate) mod current_span;
+pub(crate) mod edit_span;
 pub(crate) mod future;
 pub mod global;
 pub(crate) mod guard;
