@@ -68,7 +68,7 @@ pub use api::edit_span::EditSpan;
 pub use api::future::{FutureExt, Instrumented, bind};
 pub use api::global;
 pub use api::guard::{AttachGuard, SpanGuard};
-pub use api::root::{RootBuilder, RootRun, RootSpan};
+pub use api::root::{RootRun, RootSpan};
 pub use api::shutdown::Shutdown;
 pub use api::span::Span;
 pub use api::trace_builder::TraceBuilder;

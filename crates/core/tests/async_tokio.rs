@@ -197,7 +197,7 @@ fn check_exported(sink: &InMemoryExporter, n: usize) {
 /// How a request starts and ends its trace.
 #[derive(Clone, Copy, Debug)]
 enum Style {
-    /// `tracer.root_builder("request")…start()`, `root.run(work).await`.
+    /// `tracer.trace_builder()…start_root("request")`, `root.run(work).await`.
     Root,
     /// `start_trace(); tracer.in_span("request", work).await; end_trace()`.
     Seed,
@@ -491,7 +491,7 @@ async fn std_thread_spawn_with_bind() {
 async fn root_with_remote_parent_across_spawn() {
     let t = RequestTracer::new("svc");
     let remote = RequestTracer::new("client").start_root("client").context();
-    let root = t.root_builder("server").parent(&remote).start();
+    let root = t.trace_builder().parent(&remote).start_root("server");
     let t2 = t.clone();
     let ((), trace) = root
         .run(async move {

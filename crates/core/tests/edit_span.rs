@@ -31,7 +31,7 @@ fn every_span_kind_takes_the_same_edits() {
         let _inner = tracer.start_span("current");
         edit(&mut tracer.current_span(), 4);
     }
-    let mut child = tracer.start_detached_span_with_parent("via-handle", &handle);
+    let child = tracer.start_detached_span_with_parent("via-handle", &handle);
     child.end();
     edit(&mut handle, 5); // the root's span, through its handle: the last edit wins
     drop(handle);

@@ -37,10 +37,10 @@ async fn main() {
     let t = tracer.clone();
     let request = tokio::spawn(async move {
         let root = t
-            .root_builder("POST /checkout")
+            .trace_builder()
             .kind(SpanKind::Server)
             .attribute("items", 3)
-            .start();
+            .start_root("POST /checkout");
         // `run` makes the root current on every poll, then finishes the trace.
         root.run(async move { checkout(t, 3).await }).await
     });

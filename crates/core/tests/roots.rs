@@ -13,10 +13,10 @@ use common::{YieldOnce, block_on, parent_of, poll_once};
 fn a_root_finished_on_another_thread_returns_every_span() {
     let tracer = RequestTracer::new("svc");
     let mut root = tracer
-        .root_builder("GET /x")
+        .trace_builder()
         .kind(SpanKind::Server)
         .attribute("request.id", 7)
-        .start();
+        .start_root("GET /x");
     root.set_attribute("http.route", "/x");
     let ctx = root.handle();
     let t = tracer.clone();
@@ -67,10 +67,10 @@ fn a_root_continues_a_remote_parent() {
     let upstream = RequestTracer::new("up").start_root("client");
     let remote = upstream.context();
     let root = tracer
-        .root_builder("server")
+        .trace_builder()
         .parent(&remote)
         .trace_state("vendor=1")
-        .start();
+        .start_root("server");
     assert_eq!(root.trace_id(), remote.trace_id);
     assert_eq!(root.trace_state(), Some("vendor=1"));
     let trace = root.finish();
@@ -256,9 +256,9 @@ fn dropping_a_root_sends_its_spans_to_the_exporter() {
         .exporter(sink.clone(), reqtrace_core::BatchConfig::default())
         .build();
     let mut root = tracer
-        .root_builder("root")
+        .trace_builder()
         .attribute("tenant", "acme")
-        .start();
+        .start_root("root");
     root.set_error("boom");
     let child = tracer.start_detached_span_with_parent("child", &root.handle());
     drop(child);

@@ -161,9 +161,9 @@ fn probabilistic_policy_is_a_consistent_share_by_trace_id() {
             let root = t.start_root("GET /p");
             // Another service with the same ratio decides the same for the same trace.
             let remote = other
-                .root_builder("downstream")
+                .trace_builder()
                 .parent(&root.context())
-                .start();
+                .start_root("downstream");
             let a = !root.finish().spans.is_empty();
             let b = !remote.finish().spans.is_empty();
             assert_eq!(a, b);

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use reqtrace_core::{RequestTracer, RootBuilder, RootSpan, SpanContext};
+use reqtrace_core::{RequestTracer, RootSpan, SpanContext, TraceBuilder};
 
 use crate::baggage::Baggage;
 use crate::carrier::{Extractor, Injector};
@@ -108,18 +108,17 @@ pub trait TracerExt: sealed::Sealed {
         name: impl Into<Cow<'static, str>>,
         carrier: &E,
     ) -> (RootSpan, Propagated) {
-        let (builder, cx) = self.root_builder_from_carrier(name, carrier);
-        (builder.start(), cx)
+        let (builder, cx) = self.trace_builder_from_carrier(carrier);
+        (builder.start_root(name), cx)
     }
 
-    /// A [`RootBuilder`] that continues the carrier's remote parent and `tracestate` (or
+    /// A [`TraceBuilder`] that continues the carrier's remote parent and `tracestate` (or
     /// starts fresh when `traceparent` is absent or invalid), to set the kind or attributes
-    /// before starting it.
-    fn root_builder_from_carrier<E: Extractor + ?Sized>(
+    /// before starting it (`.start()` on this thread, `.start_root(name)` as an owned root).
+    fn trace_builder_from_carrier<E: Extractor + ?Sized>(
         &self,
-        name: impl Into<Cow<'static, str>>,
         carrier: &E,
-    ) -> (RootBuilder<'_>, Propagated);
+    ) -> (TraceBuilder<'_>, Propagated);
 }
 
 impl TracerExt for RequestTracer {
@@ -158,13 +157,12 @@ impl TracerExt for RequestTracer {
         cx.inject(carrier);
     }
 
-    fn root_builder_from_carrier<E: Extractor + ?Sized>(
+    fn trace_builder_from_carrier<E: Extractor + ?Sized>(
         &self,
-        name: impl Into<Cow<'static, str>>,
         carrier: &E,
-    ) -> (RootBuilder<'_>, Propagated) {
+    ) -> (TraceBuilder<'_>, Propagated) {
         let cx = Propagated::extract(carrier);
-        let mut builder = self.root_builder(name);
+        let mut builder = self.trace_builder();
         if let Some(parent) = &cx.span_context {
             builder = builder.parent(parent);
             if !cx.trace_state.is_empty() {
@@ -175,19 +173,8 @@ impl TracerExt for RequestTracer {
     }
 
     fn start_trace_from_carrier<E: Extractor + ?Sized>(&self, carrier: &E) -> Propagated {
-        let cx = Propagated::extract(carrier);
-        match &cx.span_context {
-            Some(parent) => {
-                let mut builder = self.trace_builder().parent(parent);
-                if !cx.trace_state.is_empty() {
-                    builder = builder.trace_state(cx.trace_state.to_string());
-                }
-                builder.start();
-            }
-            None => {
-                self.start_trace();
-            }
-        }
+        let (builder, cx) = self.trace_builder_from_carrier(carrier);
+        builder.start();
         cx
     }
 }

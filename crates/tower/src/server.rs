@@ -179,13 +179,13 @@ impl ServerConfig {
         let route = self.route.and_then(|f| f(req.extensions()));
         let mut builder = self
             .tracer()
-            .root_builder(span_name(req.method(), route))
+            .trace_builder()
             .kind(SpanKind::Server)
             .parent_opt(incoming.parent.as_ref());
         if let Some(ts) = incoming.trace_state {
             builder = builder.trace_state(ts);
         }
-        let mut root = builder.start();
+        let mut root = builder.start_root(span_name(req.method(), route));
         if root.is_recording() {
             request_attributes(
                 req.method(),

@@ -72,97 +72,33 @@ impl std::fmt::Debug for RootSpan {
     }
 }
 
-/// Starts a [`RootSpan`] with a remote parent, trace state, attributes or kind
-/// ([`crate::RequestTracer::root_builder`]).
-#[must_use = "call .start() to start the trace"]
-pub struct RootBuilder<'a> {
-    pub(crate) inner: &'a Arc<TracerInner>,
-    pub(crate) sampler: &'a crate::Sampler,
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) parent: Option<SpanContext>,
-    pub(crate) trace_state: Option<String>,
-    pub(crate) attributes: Vec<KeyValue>,
-    pub(crate) kind: SpanKind,
-}
-
-impl std::fmt::Debug for RootBuilder<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootBuilder")
-            .field("name", &self.name)
-            .field("parent", &self.parent)
-            .field("trace_state", &self.trace_state)
-            .field("attributes", &self.attributes)
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
+/// Starts a trace as an owned value with root span `name` (what
+/// [`crate::TraceBuilder::start_root`] does).
+pub(crate) fn start_root_span(
+    inner: &Arc<TracerInner>,
+    name: Cow<'static, str>,
+    parent: Option<&SpanContext>,
+    trace_state: Option<String>,
+    attributes: Vec<KeyValue>,
+    kind: SpanKind,
+) -> RootSpan {
+    let start = new_trace_start(inner, &inner.sampler, parent, trace_state, attributes);
+    let remote = start.remote_parent.map_or(0, SpanId::to_u64);
+    let trace = TraceShared::new(scope::thread_tracer_ref(inner), start);
+    stats::add(&inner.counters.traces_started, 1);
+    if !trace.is_sampled() {
+        stats::add(&inner.counters.traces_unsampled, 1);
     }
-}
-
-impl RootBuilder<'_> {
-    /// Continue `parent` (usually remote, e.g. from a `traceparent` header): same trace id,
-    /// the root span's parent is `parent`, sampling follows the sampler (`ParentBased`
-    /// honours the remote `sampled` flag).
-    pub fn parent(mut self, parent: &SpanContext) -> Self {
-        self.parent = Some(parent.clone());
-        self
+    let span_id = SpanId::random();
+    let mut span = Span::start_in(Arc::clone(&trace), name, span_id, remote);
+    if kind != SpanKind::Internal {
+        span.set_kind(kind);
     }
-
-    /// Like [`RootBuilder::parent`], when there may be none.
-    pub fn parent_opt(mut self, parent: Option<&SpanContext>) -> Self {
-        self.parent = parent.cloned();
-        self
-    }
-
-    /// The W3C `tracestate` received with the parent, kept with the trace.
-    pub fn trace_state(mut self, trace_state: impl Into<String>) -> Self {
-        self.trace_state = Some(trace_state.into());
-        self
-    }
-
-    /// One trace-level attribute (carried by the root span).
-    pub fn attribute(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
-        self.attributes.push(KeyValue::new(key, value));
-        self
-    }
-
-    /// Several trace-level attributes.
-    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
-        self.attributes.extend(attributes);
-        self
-    }
-
-    /// The root span's kind (e.g. [`SpanKind::Server`] for a request handler).
-    pub fn kind(mut self, kind: SpanKind) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// Starts the trace and its root span.
-    pub fn start(self) -> RootSpan {
-        let inner = self.inner;
-        let start = new_trace_start(
-            inner,
-            self.sampler,
-            self.parent.as_ref(),
-            self.trace_state,
-            self.attributes,
-        );
-        let remote = start.remote_parent.map_or(0, SpanId::to_u64);
-        let trace = TraceShared::new(scope::thread_tracer_ref(inner), start);
-        stats::add(&inner.counters.traces_started, 1);
-        if !trace.is_sampled() {
-            stats::add(&inner.counters.traces_unsampled, 1);
-        }
-        let span_id = SpanId::random();
-        let mut span = Span::start_in(Arc::clone(&trace), self.name, span_id, remote);
-        if self.kind != SpanKind::Internal {
-            span.set_kind(self.kind);
-        }
-        RootSpan {
-            span: Some(span),
-            span_id,
-            trace,
-            done: false,
-        }
+    RootSpan {
+        span: Some(span),
+        span_id,
+        trace,
+        done: false,
     }
 }
 

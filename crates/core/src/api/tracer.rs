@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::api::current_span::CurrentSpan;
 use crate::api::future::{self, Instrumented};
 use crate::api::guard::{AttachGuard, SpanGuard};
-use crate::api::root::{RootBuilder, RootSpan, new_trace_start};
+use crate::api::root::{RootSpan, new_trace_start};
 use crate::api::span::Span;
 use crate::api::trace_builder::TraceBuilder;
 use crate::api::tracer_builder::RequestTracerBuilder;
@@ -21,7 +21,7 @@ use crate::local::edit;
 use crate::local::scope;
 use crate::local::span_ops;
 use crate::model::config::Limits;
-use crate::model::data::{SpanKind, Trace};
+use crate::model::data::Trace;
 use crate::model::exporter::Resource;
 use crate::model::ids::{SpanContext, SpanId, TraceId};
 use crate::model::sampler::Sampler;
@@ -167,7 +167,8 @@ impl RequestTracer {
         self.trace_builder().parent(parent).start()
     }
 
-    /// A builder for a trace with a remote parent, trace state and attributes.
+    /// The builder for a trace with a remote parent, trace state, attributes or root kind,
+    /// started on this thread (`.start()`) or as an owned [`RootSpan`] (`.start_root(name)`).
     pub fn trace_builder(&self) -> TraceBuilder<'_> {
         TraceBuilder::new(self)
     }
@@ -328,37 +329,7 @@ impl RequestTracer {
     /// [`RootSpan`] is `Send`; finish it from any thread with [`RootSpan::finish`] (or drop it
     /// to send the spans to the exporter). The form for async services.
     pub fn start_root(&self, name: impl Into<Cow<'static, str>>) -> RootSpan {
-        self.root_builder(name).start()
-    }
-
-    /// A builder for a [`RootSpan`] with a remote parent, trace state, attributes or kind.
-    ///
-    /// ```
-    /// use reqtrace_core::{RequestTracer, SpanContext, SpanKind};
-    ///
-    /// let tracer = RequestTracer::new("api");
-    /// let remote: SpanContext = tracer.start_root("client").context(); // e.g. from a header
-    /// let root = tracer
-    ///     .root_builder("GET /users")
-    ///     .parent(&remote)
-    ///     .kind(SpanKind::Server)
-    ///     .attribute("request.id", 7)
-    ///     .start();
-    /// assert_eq!(root.trace_id(), remote.trace_id);
-    /// let trace = root.finish();
-    /// assert_eq!(trace.spans[0].parent_id, Some(remote.span_id));
-    /// assert_eq!(trace.spans[0].kind, SpanKind::Server);
-    /// ```
-    pub fn root_builder(&self, name: impl Into<Cow<'static, str>>) -> RootBuilder<'_> {
-        RootBuilder {
-            inner: &self.inner,
-            sampler: &self.inner.sampler,
-            name: name.into(),
-            parent: None,
-            trace_state: None,
-            attributes: Vec::new(),
-            kind: SpanKind::Internal,
-        }
+        self.trace_builder().start_root(name)
     }
 
     /// Ends the calling thread's current trace (the innermost one started with
