@@ -132,3 +132,31 @@ fn a_remote_parent_inside_a_local_trace_leaves_that_trace_alone() {
     let outer = trace.span("outer").unwrap();
     assert_eq!(trace.span("after").unwrap().parent_id, Some(outer.span_id));
 }
+
+#[test]
+fn a_movable_span_under_a_remote_parent_owns_its_trace_on_any_thread() {
+    let (tracer, exporter) = exporting(Sampler::AlwaysOn);
+    let parent = remote(true);
+    let mut span = tracer.start_detached_span_with_parent("job", &parent);
+    assert!(span.is_recording());
+    span.set_attribute("k", "v");
+    let child_parent = span.handle().unwrap();
+    let t = tracer.clone();
+    std::thread::spawn(move || {
+        drop(t.start_span_with_parent("step", &child_parent));
+        span.end(); // ended on another thread: the trace ends with it
+    })
+    .join()
+    .unwrap();
+    tracer.shutdown().unwrap();
+    let spans = exporter.spans();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let job = spans.iter().find(|s| s.name == "job").unwrap();
+    let step = spans.iter().find(|s| s.name == "step").unwrap();
+    assert_eq!(job.trace_id, parent.trace_id);
+    assert_eq!(job.parent_id, Some(parent.span_id));
+    assert_eq!(step.parent_id, Some(job.span_id));
+    let s = tracer.stats();
+    assert_eq!((s.traces_started, s.traces_ended, s.traces_open), (1, 1, 0));
+    assert_eq!(s.spans_without_trace, 0);
+}

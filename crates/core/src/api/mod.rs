@@ -9,5 +9,6 @@ pub(crate) mod root;
 pub(crate) mod shutdown;
 pub(crate) mod span;
 pub(crate) mod trace_builder;
+pub(crate) mod trace_start;
 pub(crate) mod tracer;
 pub(crate) mod tracer_builder;

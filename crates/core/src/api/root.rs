@@ -13,17 +13,16 @@ use std::task::{Context, Poll};
 use crate::api::future::Instrumented;
 use crate::api::guard::AttachGuard;
 use crate::api::span::Span;
+use crate::api::trace_start::new_owned_trace;
 use crate::collect::assemble;
 use crate::collect::handle::SpanHandle;
-use crate::collect::trace::{TraceShared, TraceStart};
+use crate::collect::trace::TraceShared;
 use crate::collect::tracer_state::TracerInner;
 use crate::local::scope;
 use crate::local::stack::current_thread;
 use crate::model::data::{SpanKind, Trace};
 use crate::model::ids::{SpanContext, SpanId, TraceFlags, TraceId};
-use crate::model::stats;
 use crate::model::value::{KeyValue, Value};
-use crate::record::recorder::Recorder;
 use crate::util::clock;
 
 /// A trace and its root span, owned: `Send`, finished from any thread
@@ -82,13 +81,7 @@ pub(crate) fn start_root_span(
     attributes: Vec<KeyValue>,
     kind: SpanKind,
 ) -> RootSpan {
-    let start = new_trace_start(inner, &inner.sampler, parent, trace_state, attributes);
-    let remote = start.remote_parent.map_or(0, SpanId::to_u64);
-    let trace = TraceShared::new(scope::thread_tracer_ref(inner), start);
-    stats::add(&inner.counters.traces_started, 1);
-    if !trace.is_sampled() {
-        stats::add(&inner.counters.traces_unsampled, 1);
-    }
+    let (trace, remote) = new_owned_trace(inner, parent, trace_state, attributes);
     let span_id = SpanId::random();
     let mut span = Span::start_in(Arc::clone(&trace), name, span_id, remote);
     if kind != SpanKind::Internal {
@@ -99,39 +92,6 @@ pub(crate) fn start_root_span(
         span_id,
         trace,
         done: false,
-    }
-}
-
-/// What a new trace starts with: its id (the parent's, or a new one), the sampler's decision
-/// as flags, the parent, and the trace state and attributes within their limits.
-pub(crate) fn new_trace_start(
-    inner: &TracerInner,
-    sampler: &crate::Sampler,
-    parent: Option<&SpanContext>,
-    trace_state: Option<String>,
-    mut attributes: Vec<KeyValue>,
-) -> TraceStart {
-    let (trace_id, random) = match parent {
-        Some(p) => (p.trace_id, p.trace_flags.is_random()),
-        None => (TraceId::random(), true),
-    };
-    let sampled = sampler.should_sample(trace_id, parent);
-    let mut flags = TraceFlags::NONE.with_sampled(sampled);
-    if random {
-        flags = flags | TraceFlags::RANDOM;
-    }
-    let rec = Recorder {
-        limits: &inner.limits,
-        counters: &inner.counters,
-    };
-    rec.attributes(&mut attributes);
-    TraceStart {
-        trace_id,
-        flags,
-        remote_parent: parent.map(|p| p.span_id),
-        trace_state: rec.trace_state(trace_state),
-        attributes,
-        start: clock::now(),
     }
 }
 
@@ -255,21 +215,9 @@ impl RootSpan {
             s.end_to_trace();
         }
         let inner = &self.trace.tracer;
-        let (thread_id, thread_name) = current_thread();
-        let mut own = crate::record::batch::Batch::with_capacity(0, thread_id, thread_name);
         let end = clock::now();
-        match assemble::finish(&self.trace, &mut own, end) {
-            Some(f) => {
-                stats::add(&inner.counters.traces_ended, 1);
-                if claimed || inner.has_exporter() {
-                    stats::add(&inner.counters.delivered, f.delivered);
-                } else {
-                    // Nobody takes a dropped root's trace when there is no exporter.
-                    stats::add(&inner.counters.dropped_abandoned, f.delivered);
-                    stats::add(&inner.counters.traces_abandoned, 1);
-                }
-                f.trace
-            }
+        match assemble::finish_owned(&self.trace, claimed, end, current_thread()) {
+            Some(trace) => trace,
             None => Trace {
                 trace_id: self.trace.trace_id,
                 service_name: inner.resource.service_name.clone(),

@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::api::trace_start::new_owned_trace;
+use crate::collect::assemble;
 use crate::collect::handle::{Parent, SpanHandle};
 use crate::collect::trace::{TraceShared, hand_over};
 use crate::collect::tracer_state::TracerInner;
@@ -41,6 +43,8 @@ struct Open {
     extras: Extras,
     kind: u8,
     status: u8,
+    /// The span continued a remote parent in a trace of its own, which ends with it.
+    owns_trace: bool,
 }
 
 impl std::fmt::Debug for Span {
@@ -74,6 +78,26 @@ impl Span {
         Span::start_in(Arc::clone(trace), name, SpanId::random(), parent_id)
     }
 
+    /// A span that continues the remote `parent` in a new trace of its own, which ends (and
+    /// is exported) when the span does.
+    pub(crate) fn start_continuing(
+        inner: &Arc<TracerInner>,
+        name: Cow<'static, str>,
+        parent: &SpanContext,
+    ) -> Span {
+        let (trace, remote) = new_owned_trace(inner, Some(parent), None, Vec::new());
+        let mut span = Span::start_in(Arc::clone(&trace), name, SpanId::random(), remote);
+        match &mut span.state {
+            Some(o) => o.owns_trace = true,
+            // Unsampled: nothing is recorded, but the trace still ends (counted ended).
+            None => {
+                let _ =
+                    assemble::finish_owned(&trace, false, clock::now(), stack::current_thread());
+            }
+        }
+        span
+    }
+
     /// A span of `trace` with a given id (a root's id is chosen before its trace exists).
     pub(crate) fn start_in(
         trace: Arc<TraceShared>,
@@ -102,6 +126,7 @@ impl Span {
                 extras: Extras::default(),
                 kind: 0,
                 status: 0,
+                owns_trace: false,
             })),
         }
     }
@@ -267,6 +292,7 @@ impl Span {
             return;
         };
         let end = clock::now();
+        let may_join_thread = may_join_thread && !o.owns_trace;
         if std::thread::panicking() && o.status != STATUS_ERROR {
             o.status = STATUS_ERROR;
             o.extras.error = Some("panicked".to_owned());
@@ -322,6 +348,9 @@ impl Span {
         batch.spans.push(raw);
         if let Some(b) = hand_over(&o.trace, batch) {
             inner.recycle(b);
+        }
+        if o.owns_trace {
+            let _ = assemble::finish_owned(&o.trace, false, end, stack::current_thread());
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::borrow::Cow;
 
-use crate::api::root::{RootSpan, new_trace_start, start_root_span};
+use crate::api::root::{RootSpan, start_root_span};
+use crate::api::trace_start::new_trace_start;
 use crate::api::tracer::RequestTracer;
 use crate::local::span_ops;
 use crate::model::data::SpanKind;

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use crate::api::current_span::CurrentSpan;
 use crate::api::future::{self, Instrumented};
 use crate::api::guard::{AttachGuard, SpanGuard};
-use crate::api::root::{RootSpan, new_trace_start};
+use crate::api::root::RootSpan;
 use crate::api::span::Span;
 use crate::api::trace_builder::TraceBuilder;
+use crate::api::trace_start::new_trace_start;
 use crate::api::tracer_builder::RequestTracerBuilder;
 use crate::collect::assemble;
 use crate::collect::handle::{Parent, SpanHandle};
@@ -259,13 +260,17 @@ impl RequestTracer {
 
     /// A movable span ([`Span`]) whose parent is `parent`, typically a [`SpanHandle`] from
     /// another thread or task. Like [`RequestTracer::start_span_with_parent`], it joins the
-    /// handle's local trace; a plain [`SpanContext`] records nothing.
+    /// handle's local trace; a plain [`SpanContext`] (from a header) is continued in a trace
+    /// of the span's own, which ends (and is exported) when the span does, on any thread.
     pub fn start_detached_span_with_parent<'p>(
         &self,
         name: impl Into<Cow<'static, str>>,
         parent: impl Into<Parent<'p>>,
     ) -> Span {
         let parent = parent.into();
+        if !parent.is_live_in(&self.inner) {
+            return Span::start_continuing(&self.inner, name.into(), parent.context());
+        }
         let parent_id = parent.context().span_id.to_u64();
         Span::start(&self.inner, name.into(), Some(parent), parent_id)
     }

@@ -143,3 +143,27 @@ fn views<'a>(trace: &TraceShared, own: &'a Batch, others: &'a [Batch]) -> Vec<Sp
     }
     out
 }
+
+/// Finishes a trace that a value owns (a [`crate::RootSpan`], or a movable span that
+/// continued a remote parent) at raw time `end`, and counts it: delivered when `claimed` (the
+/// caller takes the trace) or when an exporter takes the spans; otherwise nobody can, and the
+/// spans are counted abandoned. `thread` is the finishing thread's id and name. `None` if the
+/// trace had already been finished.
+pub(crate) fn finish_owned(
+    trace: &Arc<TraceShared>,
+    claimed: bool,
+    end: u64,
+    (thread_id, thread_name): (u64, Option<&'static str>),
+) -> Option<Trace> {
+    let inner = &trace.tracer;
+    let mut own = Batch::with_capacity(0, thread_id, thread_name);
+    let f = finish(trace, &mut own, end)?;
+    stats::add(&inner.counters.traces_ended, 1);
+    if claimed || inner.has_exporter() {
+        stats::add(&inner.counters.delivered, f.delivered);
+    } else {
+        stats::add(&inner.counters.dropped_abandoned, f.delivered);
+        stats::add(&inner.counters.traces_abandoned, 1);
+    }
+    Some(f.trace)
+}

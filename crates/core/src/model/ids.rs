@@ -303,7 +303,8 @@ impl fmt::Debug for TraceFlags {
 /// local trace, hand over a [`crate::SpanHandle`] instead
 /// ([`crate::SpanGuard::handle`], [`crate::RequestTracer::current_span_handle`]). A context
 /// parsed from a header (see `reqtrace-propagation`) has `is_remote` set, and is accepted
-/// wherever a parent is: [`crate::RequestTracer::start_span_with_parent`] and
+/// wherever a parent is: [`crate::RequestTracer::start_span_with_parent`],
+/// [`crate::RequestTracer::start_detached_span_with_parent`] and
 /// [`crate::RequestTracer::attach`] continue it as a local trace that ends with the span or
 /// guard; [`crate::RequestTracer::start_trace_from`] and a root's `parent` start a trace
 /// you end yourself.
