@@ -22,12 +22,12 @@ use crate::local::edit;
 use crate::local::scope;
 use crate::local::span_ops;
 use crate::model::config::Limits;
+use crate::model::current_trace::CurrentTrace;
 use crate::model::data::Trace;
 use crate::model::exporter::Resource;
 use crate::model::ids::{SpanContext, SpanId, TraceId};
 use crate::model::sampler::Sampler;
 use crate::model::stats::Stats;
-use crate::model::trace_context::TraceContext;
 use crate::model::value::KeyValue;
 
 /// Records spans of requests, on any number of threads. Cheap to clone (an `Arc`).
@@ -390,9 +390,9 @@ impl RequestTracer {
 
     /// The seed's `get_trace_context()`: trace id, current span id, flags, trace state and
     /// service name.
-    pub fn trace_context(&self) -> Option<TraceContext> {
+    pub fn trace_context(&self) -> Option<CurrentTrace> {
         let c = edit::current(&self.inner, true)?;
-        Some(TraceContext {
+        Some(CurrentTrace {
             trace_id: c.trace_id,
             span_id: c.span_id,
             trace_flags: c.flags,

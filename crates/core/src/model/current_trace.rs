@@ -1,13 +1,15 @@
-//! [`TraceContext`]: the seed's trace context, a plain value (what
-//! [`crate::RequestTracer::trace_context`] returns). Layer: the model.
+//! [`CurrentTrace`]: the calling thread's current trace as a plain value (what the seed's
+//! [`crate::RequestTracer::trace_context`] returns). Named apart from W3C Trace Context (the
+//! header format, `reqtrace-propagation`) and from [`crate::SpanContext`]. Layer: the model.
 
 use std::borrow::Cow;
 
 use crate::model::ids::{SpanId, TraceFlags, TraceId};
 
-/// The seed's trace context: what [`crate::RequestTracer::trace_context`] returns.
+/// The calling thread's current trace: ids, flags, trace state and service name, what the
+/// seed's [`crate::RequestTracer::trace_context`] returns.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct TraceContext {
+pub struct CurrentTrace {
     /// The current trace.
     pub trace_id: TraceId,
     /// The innermost open span, if any.
