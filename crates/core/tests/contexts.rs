@@ -88,7 +88,7 @@ fn a_plain_context_is_continued_as_its_own_trace_and_a_handle_joins_the_live_one
         assert_eq!(a.context().unwrap().trace_id, value.trace_id);
     }
     assert!(tracer.attach(&value).is_attached());
-    // A movable span too: it owns a trace of its own, ended with it.
+    // A detached span too: it owns a trace of its own, ended with it.
     assert!(
         tracer
             .start_detached_span_with_parent("b", &value)

@@ -25,9 +25,9 @@ fn every_span_kind_takes_the_same_edits() {
         let _a = root.attach();
         let mut guard = tracer.start_span("guard");
         edit(&mut guard, 2);
-        let mut movable = tracer.start_detached_span("movable");
-        edit(&mut movable, 3);
-        movable.end();
+        let mut detached = tracer.start_detached_span("detached");
+        edit(&mut detached, 3);
+        detached.end();
         let _inner = tracer.start_span("current");
         edit(&mut tracer.current_span(), 4);
     }

@@ -134,7 +134,7 @@ fn a_remote_parent_inside_a_local_trace_leaves_that_trace_alone() {
 }
 
 #[test]
-fn a_movable_span_under_a_remote_parent_owns_its_trace_on_any_thread() {
+fn a_detached_span_under_a_remote_parent_owns_its_trace_on_any_thread() {
     let (tracer, exporter) = exporting(Sampler::AlwaysOn);
     let parent = remote(true);
     let mut span = tracer.start_detached_span_with_parent("job", &parent);

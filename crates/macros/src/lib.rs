@@ -288,7 +288,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     };
     let has_args = !opts.args.is_empty() || !opts.debug_args.is_empty();
     let mut_kw = if has_args { quote!(mut) } else { quote!() };
-    // The span (a stack guard for a sync fn, a movable span for an async one) gets the
+    // The span (a stack guard for a sync fn, a detached span for an async one) gets the
     // arguments only when it is recorded; so does a root the function started.
     let span_sets = sets_on(&span_var);
     let root_sets = sets_on(&root_var);

@@ -1,5 +1,5 @@
 //! [`EditSpan`]: the one set of span edits every kind of span takes — a [`SpanGuard`], a
-//! movable [`Span`], a [`RootSpan`], a [`SpanHandle`] and the [`CurrentSpan`] — so code can
+//! detached [`Span`], a [`RootSpan`], a [`SpanHandle`] and the [`CurrentSpan`] — so code can
 //! take "a span" whatever made it. Each type also has the same methods inherently (no import
 //! needed to call them); the trait is for generic code. Layer: the API.
 

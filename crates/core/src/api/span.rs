@@ -1,5 +1,6 @@
-//! [`Span`]: a span that is not on any thread's stack. It is `Send`, can be ended on any
-//! thread, and is what async tasks use to keep one span across polls on different threads.
+//! [`Span`], a *detached span*: one that is not on any thread's stack. It is `Send`, can be
+//! ended on any thread, and is what async tasks use to keep one span across polls on
+//! different threads.
 //! It owns its data (one allocation for its attributes when it has any); when it ends it joins
 //! the batch of the ending thread's frame of its trace, or is handed over as a one-span batch.
 //! Limits are applied by the same recorder as for spans on a stack. Layer: API.
@@ -25,7 +26,8 @@ use crate::record::pending_edits::SpanEdit;
 use crate::record::recorder::Recorder;
 use crate::util::clock;
 
-/// A span that can move between threads ([`crate::RequestTracer::start_detached_span`]).
+/// A detached span: off any thread's stack, `Send`, ended on any thread
+/// ([`crate::RequestTracer::start_detached_span`]).
 /// Ends when dropped or at [`Span::end`]; if dropped while its thread panics, ends with status
 /// error `"panicked"`.
 #[must_use = "the span ends when dropped"]

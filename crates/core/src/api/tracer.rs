@@ -258,7 +258,7 @@ impl RequestTracer {
         }
     }
 
-    /// A movable span ([`Span`]) whose parent is `parent`, typically a [`SpanHandle`] from
+    /// A detached span ([`Span`]) whose parent is `parent`, typically a [`SpanHandle`] from
     /// another thread or task. Like [`RequestTracer::start_span_with_parent`], it joins the
     /// handle's local trace; a plain [`SpanContext`] (from a header) is continued in a trace
     /// of the span's own, which ends (and is exported) when the span does, on any thread.

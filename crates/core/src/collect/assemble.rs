@@ -144,7 +144,7 @@ fn views<'a>(trace: &TraceShared, own: &'a Batch, others: &'a [Batch]) -> Vec<Sp
     out
 }
 
-/// Finishes a trace that a value owns (a [`crate::RootSpan`], or a movable span that
+/// Finishes a trace that a value owns (a [`crate::RootSpan`], or a detached span that
 /// continued a remote parent) at raw time `end`, and counts it: delivered when `claimed` (the
 /// caller takes the trace) or when an exporter takes the spans; otherwise nobody can, and the
 /// spans are counted abandoned. `thread` is the finishing thread's id and name. `None` if the

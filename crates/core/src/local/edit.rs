@@ -200,7 +200,7 @@ pub(crate) struct Current {
 }
 
 /// The calling thread's current live trace and the parent a span started now would get: what
-/// a movable span needs, without building a context.
+/// a detached span needs, without building a context.
 pub(crate) fn current_trace(inner: &Arc<TracerInner>) -> Option<(Arc<TraceShared>, u64)> {
     with_state(|st| {
         let tl = &st.tracers[st.find(inner)?];

@@ -1,5 +1,5 @@
 //! The hot path: what the API does to the calling thread's stack (`stack.rs`) to start and end
-//! spans and to start and pop trace frames, plus movable spans joining the thread's batch
+//! spans and to start and pop trace frames, plus detached spans joining the thread's batch
 //! when they end here. Layer: the per-thread side. Edits and lookups on open spans are in
 //! `edit.rs`; attaching contexts and carrying a frame across an `.await` in `scope.rs`.
 //!
@@ -330,7 +330,7 @@ fn end_owned_frame(tl: &mut TracerLocal, idx: usize, end: u64) {
     tl.release_empty_frames();
 }
 
-/// Records a finished movable span into the calling thread's frame of the same trace, if it
+/// Records a finished detached span into the calling thread's frame of the same trace, if it
 /// has one (the cheap path). Gives the parts back otherwise.
 #[allow(clippy::type_complexity)]
 pub(crate) fn record_detached(

@@ -1,5 +1,5 @@
 //! The one place where limits are applied to what a span records — attribute keys and values,
-//! arrays, names, events, error messages — for spans on a thread's stack and movable spans
+//! arrays, names, events, error messages — for spans on a thread's stack and detached spans
 //! alike. Everything cut or dropped is counted here, so each limit has exactly one counter.
 //!
 //! What is kept costs what it holds: a cut owned string gives its spare capacity back
