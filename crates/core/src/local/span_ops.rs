@@ -231,38 +231,15 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
         if i >= tl.open_len || tl.open[i].span_id != key.span_id || tl.open[i].ended {
             return;
         }
-        if tl
-            .frames
-            .get(tl.open[i].frame as usize)
-            .is_some_and(|f| f.trace.edits.any())
-        {
-            apply_pending_edits(tl, i);
-        }
-        if panicking && tl.open[i].status != STATUS_ERROR {
-            let e = &mut tl.open[i];
-            e.status = STATUS_ERROR;
-            e.extras().error = Some("panicked".to_owned());
-        }
-        if counts.dropped > 0 {
-            tl.open[i].extras().dropped_attributes += counts.dropped;
-            stats::add(
-                &tl.inner.counters.attributes_dropped,
-                u64::from(counts.dropped),
-            );
-        }
-        if counts.truncated > 0 {
-            stats::add(
-                &tl.inner.counters.values_truncated,
-                u64::from(counts.truncated),
-            );
-        }
-        if counts.keys_truncated > 0 {
-            stats::add(
-                &tl.inner.counters.keys_truncated,
-                u64::from(counts.keys_truncated),
-            );
-        }
         let frame_idx = tl.open[i].frame as usize;
+        let edits = tl
+            .frames
+            .get(frame_idx)
+            .is_some_and(|f| f.trace.edits.any());
+        // One branch for every rare case (edits waiting, a panic, limits hit).
+        if edits | panicking | (counts.dropped | counts.truncated | counts.keys_truncated != 0) {
+            before_record(tl, i, edits, panicking, counts);
+        }
         let owns_frame = tl.open[i].owns_frame;
         tl.record(i, end, false, attrs);
         owner_add(&tl.counters.finished, 1);
@@ -287,6 +264,46 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
             tl.maybe_flush(frame_idx, end);
         }
     });
+}
+
+/// The rare work before a span is recorded: edits made through handles, the panic status,
+/// and the counts of what the limits cut.
+#[cold]
+#[inline(never)]
+fn before_record(
+    tl: &mut TracerLocal,
+    i: usize,
+    edits: bool,
+    panicking: bool,
+    counts: GuardCounts,
+) {
+    if edits {
+        apply_pending_edits(tl, i);
+    }
+    if panicking && tl.open[i].status != STATUS_ERROR {
+        let e = &mut tl.open[i];
+        e.status = STATUS_ERROR;
+        e.extras().error = Some("panicked".to_owned());
+    }
+    if counts.dropped > 0 {
+        tl.open[i].extras().dropped_attributes += counts.dropped;
+        stats::add(
+            &tl.inner.counters.attributes_dropped,
+            u64::from(counts.dropped),
+        );
+    }
+    if counts.truncated > 0 {
+        stats::add(
+            &tl.inner.counters.values_truncated,
+            u64::from(counts.truncated),
+        );
+    }
+    if counts.keys_truncated > 0 {
+        stats::add(
+            &tl.inner.counters.keys_truncated,
+            u64::from(counts.keys_truncated),
+        );
+    }
 }
 
 /// Applies the edits made through handles to open entry `i` (about to be recorded).
