@@ -188,8 +188,11 @@ impl Batch {
                 },
             )
         };
-        let own = self.attrs.get_mut(a..a + raw.attr_len as usize);
+        let n = raw.attr_len as usize;
+        let own = self.attrs.get_mut(a..a + n);
         let attributes = match (trace_attrs.is_empty(), own) {
+            // Most spans have no attributes: no collect machinery for them.
+            (true, _) if n == 0 => Vec::new(),
             (true, Some(range)) => range.iter_mut().map(take).collect(),
             (true, None) => Vec::new(),
             (false, range) => {
@@ -200,13 +203,24 @@ impl Batch {
                 v
             }
         };
-        let extras = self
-            .extras
-            .get_mut(raw.extras as usize)
-            .map(std::mem::take)
-            .unwrap_or_default();
+        // Most spans have no extras: build nothing for them (no default `Extras` to drop).
+        let (name, events, error, dropped_attributes, dropped_events) =
+            match self.extras.get_mut(raw.extras as usize) {
+                Some(x) => {
+                    let x = std::mem::take(x);
+                    let name = x.name.unwrap_or(Cow::Borrowed(raw.name));
+                    (
+                        name,
+                        x.events,
+                        x.error,
+                        x.dropped_attributes,
+                        x.dropped_events,
+                    )
+                }
+                None => (Cow::Borrowed(raw.name), Vec::new(), None, 0, 0),
+            };
         SpanData {
-            name: extras.name.unwrap_or(Cow::Borrowed(raw.name)),
+            name,
             trace_id: key.trace_id,
             trace_flags: key.flags,
             parent_is_remote: raw.parent_id != 0 && raw.parent_id == key.remote_parent,
@@ -217,17 +231,17 @@ impl Batch {
             start_unix_nanos: start,
             end_unix_nanos: end,
             attributes,
-            events: extras.events,
+            events,
             status: match raw.status & !FLAG_UNFINISHED {
                 STATUS_OK => StatusCode::Ok,
                 STATUS_ERROR => StatusCode::Error,
                 _ => StatusCode::Unset,
             },
-            error: extras.error,
+            error,
             thread_id: self.thread_id,
             thread_name: self.thread_name.map(Cow::Borrowed),
-            dropped_attributes_count: extras.dropped_attributes,
-            dropped_events_count: extras.dropped_events,
+            dropped_attributes_count: dropped_attributes,
+            dropped_events_count: dropped_events,
             unfinished: raw.status & FLAG_UNFINISHED != 0,
         }
     }
