@@ -98,6 +98,62 @@ fn a_handle_edits_a_span_held_on_another_thread() {
 }
 
 #[test]
+fn edits_land_whichever_way_the_handle_was_taken() {
+    let tracer = RequestTracer::new("current");
+    tracer.start_trace();
+    let span = tracer.start_span("held here");
+    // Taken as the current span's handle (no guard method), edited from two other threads:
+    // directly, and as the current span of a thread that attached the handle.
+    let handle = tracer.current_span_handle().unwrap();
+    let t = tracer.clone();
+    std::thread::spawn(move || {
+        handle.set_attribute("direct", 1);
+        let _scope = t.attach(&handle);
+        t.current_span().set_attribute("through.current", 2);
+    })
+    .join()
+    .unwrap();
+    drop(span);
+    let trace = tracer.end_trace().unwrap();
+    let s = trace.span("held here").unwrap();
+    assert_eq!(s.attribute("direct"), Some(&Value::I64(1)));
+    assert_eq!(s.attribute("through.current"), Some(&Value::I64(2)));
+}
+
+#[test]
+fn a_panic_wins_over_an_ok_edit_and_edits_for_other_spans_keep_waiting() {
+    let tracer = RequestTracer::new("current");
+    tracer.start_trace();
+    let outer = tracer.start_span("outer");
+    let outer_handle = outer.handle().unwrap();
+    let t = tracer.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let inner = t.start_span("inner");
+        let inner_handle = inner.handle().unwrap();
+        let outer_handle = outer_handle.clone();
+        std::thread::spawn(move || {
+            inner_handle.set_ok();
+            inner_handle.set_attribute("edited", true);
+            // Waits in the same trace while `inner` ends: must still reach `outer`.
+            outer_handle.set_attribute("outer.edited", 1);
+        })
+        .join()
+        .unwrap();
+        panic!("after the edits");
+    }));
+    assert!(r.is_err());
+    drop(outer);
+    let trace = tracer.end_trace().unwrap();
+    let inner = trace.span("inner").unwrap();
+    assert_eq!(inner.status, StatusCode::Error, "the panic wins");
+    assert_eq!(inner.error.as_deref(), Some("panicked"));
+    assert_eq!(inner.attribute("edited"), Some(&Value::Bool(true)));
+    let outer = trace.span("outer").unwrap();
+    assert_eq!(outer.attribute("outer.edited"), Some(&Value::I64(1)));
+    assert_eq!(outer.status, StatusCode::Unset);
+}
+
+#[test]
 fn edits_obey_the_attribute_limit_and_late_edits_are_counted() {
     let tracer = RequestTracer::builder("current")
         .limits(Limits::default().max_attributes_per_span(3))

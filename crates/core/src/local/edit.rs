@@ -163,25 +163,31 @@ pub(crate) fn set_name(key: SpanKey, name: Cow<'static, str>) {
 
 /// The context of open span `key`.
 pub(crate) fn span_context(key: SpanKey) -> Option<SpanContext> {
-    with_open_frame(key, |trace, id| trace.context(id, false))
+    with_open_frame(key, false, |trace, id| trace.context(id, false))
 }
 
 /// A handle on open span `key` that joins its live trace.
 pub(crate) fn span_handle(key: SpanKey) -> Option<SpanHandle> {
-    with_open_frame(key, |trace, id| {
+    with_open_frame(key, true, |trace, id| {
         SpanHandle::new(Arc::clone(trace), id, false)
     })
 }
 
-fn with_open_frame<R>(key: SpanKey, f: impl FnOnce(&Arc<TraceShared>, SpanId) -> R) -> Option<R> {
+fn with_open_frame<R>(
+    key: SpanKey,
+    take_handle: bool,
+    f: impl FnOnce(&Arc<TraceShared>, SpanId) -> R,
+) -> Option<R> {
     with_state(|st| {
-        let tl = st.tracers.get(key.slot as usize)?;
+        let tl = st.tracers.get_mut(key.slot as usize)?;
         let i = key.index as usize;
+        let open_len = tl.open_len;
         let e = tl
             .open
-            .get(i)
-            .filter(|e| i < tl.open_len && e.span_id == key.span_id && !e.ended)?;
+            .get_mut(i)
+            .filter(|e| i < open_len && e.span_id == key.span_id && !e.ended)?;
         let frame = tl.frames.get(e.frame as usize)?;
+        e.handle_taken |= take_handle;
         Some(f(&frame.trace, SpanId::from_u64(e.span_id)?))
     })
     .flatten()
@@ -222,10 +228,13 @@ pub(crate) fn has_trace(inner: &Arc<TracerInner>) -> bool {
 pub(crate) fn current(inner: &Arc<TracerInner>, want_context: bool) -> Option<Current> {
     with_state(|st| {
         let slot = st.find(inner)?;
-        let tl = &st.tracers[slot];
+        let tl = &mut st.tracers[slot];
         let frame = tl.frames.last()?;
         let open = if tl.open_len > frame.open_base {
-            Some(tl.open[tl.open_len - 1].span_id)
+            let top = &mut tl.open[tl.open_len - 1];
+            // A handle on it is being made: its end must look for edits made through it.
+            top.handle_taken |= want_context;
+            Some(top.span_id)
         } else {
             None
         };

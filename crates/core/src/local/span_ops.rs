@@ -17,7 +17,7 @@ use crate::collect::tracer_state::TracerInner;
 use crate::local::edit::apply_edit;
 use crate::local::frames::finish_owned_trace;
 use crate::local::stack::{
-    Frame, GuardAttrs, OpenSpan, TracerLocal, UNSAMPLED_TOP, push_detached, set_entry_name,
+    Frame, GuardAttrs, OpenSpan, TracerLocal, UNSAMPLED_TOP, record_into, set_entry_name,
     with_state,
 };
 use crate::model::ids::{SpanId, TraceId};
@@ -204,6 +204,7 @@ pub(crate) fn start_in_top_frame(
     e.status = STATUS_UNSET;
     e.ended = false;
     e.owns_frame = owns_frame;
+    e.handle_taken = false;
     e.start = clock::now();
     tl.open_len = index + 1;
     owner_add(&tl.counters.started, 1);
@@ -232,90 +233,92 @@ pub(crate) fn end_span(key: SpanKey, attrs: &mut GuardAttrs, counts: GuardCounts
             return;
         }
         let frame_idx = tl.open[i].frame as usize;
-        let edits = tl
-            .frames
-            .get(frame_idx)
-            .is_some_and(|f| f.trace.edits.any());
-        // One branch for every rare case (edits waiting, a panic, limits hit).
-        if edits | panicking | (counts.dropped | counts.truncated | counts.keys_truncated != 0) {
-            before_record(tl, i, edits, panicking, counts);
-        }
         let owns_frame = tl.open[i].owns_frame;
-        tl.record(i, end, false, attrs);
+        let handle_taken = tl.open[i].handle_taken;
+        let limits_hit = counts.dropped | counts.truncated | counts.keys_truncated != 0;
+        // One look at the span's frame: record into it, and read what happens next.
+        let (release, flush) = {
+            let TracerLocal {
+                open,
+                frames,
+                inner,
+                ..
+            } = &mut *tl;
+            let e = &mut open[i];
+            match frames.get_mut(frame_idx) {
+                Some(frame) => {
+                    // One branch for every rare case (edits may wait, a panic, limits hit).
+                    if handle_taken | panicking | limits_hit {
+                        before_record(e, Some(&frame.trace), inner, panicking, counts);
+                    }
+                    record_into(e, frame, inner, end, false, attrs);
+                    (frame.release_when_empty, frame.batch.len())
+                }
+                None => {
+                    before_record(e, None, inner, panicking, counts);
+                    e.ended = true;
+                    (false, 0)
+                }
+            }
+        };
         owner_add(&tl.counters.finished, 1);
         if i + 1 == tl.open_len {
-            tl.open_len -= 1;
-            tl.trim_open();
+            tl.open_len = i;
+            // The common case needs no trimming: the span was the top entry of the top frame
+            // and the entry below it is open (so no tombstones, no frame range emptied).
+            let below_open = i.checked_sub(1).is_none_or(|b| !tl.open[b].ended);
+            if !(below_open && frame_idx + 1 == tl.frames.len()) {
+                tl.trim_open();
+            }
         }
         if owns_frame {
             end_owned_frame(tl, frame_idx, end);
-        } else if tl
-            .frames
-            .get(frame_idx)
-            .is_some_and(|f| f.release_when_empty)
-        {
+        } else if release {
             tl.release_empty_frames();
-        } else if tl.has_exporter
-            || tl
-                .frames
-                .get(frame_idx)
-                .is_some_and(|f| f.batch.len() >= tl.batch_size)
-        {
+        } else if tl.has_exporter || flush >= tl.batch_size {
             tl.maybe_flush(frame_idx, end);
         }
     });
 }
 
-/// The rare work before a span is recorded: edits made through handles, the panic status,
-/// and the counts of what the limits cut.
+/// The rare work before a span is recorded: edits made through handles (waiting in `trace`),
+/// the panic status (after the edits: a panic wins), and the counts of what the limits cut.
 #[cold]
 #[inline(never)]
 fn before_record(
-    tl: &mut TracerLocal,
-    i: usize,
-    edits: bool,
+    e: &mut OpenSpan,
+    trace: Option<&TraceShared>,
+    inner: &TracerInner,
     panicking: bool,
     counts: GuardCounts,
 ) {
-    if edits {
-        apply_pending_edits(tl, i);
+    if let Some(trace) = trace.filter(|t| t.edits.any()) {
+        for edit in trace.edits.take(e.span_id) {
+            apply_edit(e, inner, edit);
+        }
     }
-    if panicking && tl.open[i].status != STATUS_ERROR {
-        let e = &mut tl.open[i];
+    if panicking && e.status != STATUS_ERROR {
         e.status = STATUS_ERROR;
         e.extras().error = Some("panicked".to_owned());
     }
     if counts.dropped > 0 {
-        tl.open[i].extras().dropped_attributes += counts.dropped;
+        e.extras().dropped_attributes += counts.dropped;
         stats::add(
-            &tl.inner.counters.attributes_dropped,
+            &inner.counters.attributes_dropped,
             u64::from(counts.dropped),
         );
     }
     if counts.truncated > 0 {
         stats::add(
-            &tl.inner.counters.values_truncated,
+            &inner.counters.values_truncated,
             u64::from(counts.truncated),
         );
     }
     if counts.keys_truncated > 0 {
         stats::add(
-            &tl.inner.counters.keys_truncated,
+            &inner.counters.keys_truncated,
             u64::from(counts.keys_truncated),
         );
-    }
-}
-
-/// Applies the edits made through handles to open entry `i` (about to be recorded).
-#[cold]
-fn apply_pending_edits(tl: &mut TracerLocal, i: usize) {
-    let Some(frame) = tl.frames.get(tl.open[i].frame as usize) else {
-        return;
-    };
-    let edits = frame.trace.edits.take(tl.open[i].span_id);
-    let inner = Arc::clone(&tl.inner);
-    for edit in edits {
-        apply_edit(&mut tl.open[i], &inner, edit);
     }
 }
 
@@ -373,4 +376,24 @@ pub(crate) fn record_detached(
         Some(())
     });
     parts.map(|(a, x)| (raw, a, x))
+}
+
+/// Appends a detached span that ended on this thread to `frame`'s batch.
+pub(crate) fn push_detached(
+    frame: &mut Frame,
+    mut raw: RawSpan,
+    attrs: Vec<KeyValue>,
+    extras: Option<Extras>,
+) {
+    if frame.batch.spans.is_empty() {
+        frame.batch_since = raw.end;
+    }
+    let b = &mut frame.batch;
+    raw.attr_start = b.attrs.len() as u32;
+    b.attrs.extend(attrs);
+    if let Some(x) = extras {
+        b.extras.push(x);
+        raw.extras = (b.extras.len() - 1) as u32;
+    }
+    b.spans.push(raw);
 }

@@ -10,7 +10,7 @@
 //!   polled) and popped when that scope ends. A frame refers to its live trace
 //!   (`Arc<TraceShared>`, which holds everything the trace was started with) and owns the
 //!   [`Batch`] of finished spans it recorded.
-//! - `open`: the open spans of all frames, innermost last, 48-byte entries reused in place
+//! - `open`: the open spans of all frames, innermost last, 64-byte entries reused in place
 //!   (`open_len` marks the live prefix).
 //!
 //! # Invariants
@@ -123,7 +123,7 @@ pub(crate) struct Frame {
     pub batch_since: u64,
 }
 
-/// An open span: 48 bytes, reused in place. The rare parts (owned name, events, error,
+/// An open span: 64 bytes (a cache line), reused in place. The rare parts (owned name, events, error,
 /// dropped counts) live behind `extras`, allocated only when a span has them.
 #[derive(Default)]
 pub(crate) struct OpenSpan {
@@ -137,7 +137,12 @@ pub(crate) struct OpenSpan {
     pub status: u8,
     pub ended: bool,
     pub owns_frame: bool,
+    /// A [`crate::SpanHandle`] was taken on this span: edits made through it may wait in
+    /// its trace, so its end looks there (spans without one never do).
+    pub handle_taken: bool,
 }
+
+const _: () = assert!(std::mem::size_of::<OpenSpan>() <= 64);
 
 impl OpenSpan {
     #[inline]
@@ -300,43 +305,9 @@ impl TracerLocal {
     pub fn record(&mut self, i: usize, end: u64, unfinished: bool, attrs: &mut GuardAttrs) {
         let e = &mut self.open[i];
         e.ended = true;
-        let Some(frame) = self.frames.get_mut(e.frame as usize) else {
-            return;
-        };
-        let b = &mut frame.batch;
-        if b.spans.is_empty() {
-            frame.batch_since = end;
+        if let Some(frame) = self.frames.get_mut(e.frame as usize) {
+            record_into(e, frame, &self.inner, end, unfinished, attrs);
         }
-        let attr_start = b.attrs.len() as u32;
-        // At most u16::MAX: the builder caps `max_attributes_per_span`.
-        let mut attr_len = attrs.len().min(usize::from(u16::MAX));
-        if attr_len > 0 {
-            // Keys and values were limited as they were set (`SpanGuard::set_attribute`).
-            attrs.truncate(attr_len);
-            b.attrs.extend(attrs.drain(..));
-        }
-        let extras = match e.extras.take() {
-            Some(mut x) => {
-                if !x.attrs.is_empty() {
-                    attr_len += merge_extra_attrs(&mut x, &mut b.attrs, attr_len, &self.inner);
-                }
-                b.extras.push(*x);
-                (b.extras.len() - 1) as u32
-            }
-            None => NO_EXTRAS,
-        };
-        b.spans.push(RawSpan {
-            span_id: e.span_id,
-            parent_id: e.parent_id,
-            start: e.start,
-            end: end.max(e.start),
-            name: e.name,
-            attr_start,
-            extras,
-            attr_len: attr_len as u16,
-            kind: e.kind,
-            status: e.status | if unfinished { FLAG_UNFINISHED } else { 0 },
-        });
     }
 
     /// Drops the tombstones at the top of `open`, keeping every frame's `open_base` within
@@ -380,6 +351,54 @@ impl TracerLocal {
     }
 }
 
+/// Moves open entry `e` into `frame`'s batch as a finished span, with `attrs` (for callers
+/// that already hold the frame; [`TracerLocal::record`] looks it up).
+#[inline(always)]
+pub(crate) fn record_into(
+    e: &mut OpenSpan,
+    frame: &mut Frame,
+    inner: &TracerInner,
+    end: u64,
+    unfinished: bool,
+    attrs: &mut GuardAttrs,
+) {
+    e.ended = true;
+    let b = &mut frame.batch;
+    if b.spans.is_empty() {
+        frame.batch_since = end;
+    }
+    let attr_start = b.attrs.len() as u32;
+    // At most u16::MAX: the builder caps `max_attributes_per_span`.
+    let mut attr_len = attrs.len().min(usize::from(u16::MAX));
+    if attr_len > 0 {
+        // Keys and values were limited as they were set (`SpanGuard::set_attribute`).
+        attrs.truncate(attr_len);
+        b.attrs.extend(attrs.drain(..));
+    }
+    let extras = match e.extras.take() {
+        Some(mut x) => {
+            if !x.attrs.is_empty() {
+                attr_len += merge_extra_attrs(&mut x, &mut b.attrs, attr_len, inner);
+            }
+            b.extras.push(*x);
+            (b.extras.len() - 1) as u32
+        }
+        None => NO_EXTRAS,
+    };
+    b.spans.push(RawSpan {
+        span_id: e.span_id,
+        parent_id: e.parent_id,
+        start: e.start,
+        end: end.max(e.start),
+        name: e.name,
+        attr_start,
+        extras,
+        attr_len: attr_len as u16,
+        kind: e.kind,
+        status: e.status | if unfinished { FLAG_UNFINISHED } else { 0 },
+    });
+}
+
 /// Moves a finished detached span's parts into `frame`'s batch.
 /// Appends the attributes set on a stack span from outside its guard after the guard's
 /// `held`, within `max_attributes_per_span` (the rest dropped and counted). Returns how many
@@ -405,25 +424,6 @@ fn merge_extra_attrs(
     out.extend(x.attrs.drain(..).take(n));
     x.attrs = Vec::new();
     n
-}
-
-pub(crate) fn push_detached(
-    frame: &mut Frame,
-    mut raw: RawSpan,
-    attrs: Vec<KeyValue>,
-    extras: Option<Extras>,
-) {
-    if frame.batch.spans.is_empty() {
-        frame.batch_since = raw.end;
-    }
-    let b = &mut frame.batch;
-    raw.attr_start = b.attrs.len() as u32;
-    b.attrs.extend(attrs);
-    if let Some(x) = extras {
-        b.extras.push(x);
-        raw.extras = (b.extras.len() - 1) as u32;
-    }
-    b.spans.push(raw);
 }
 
 /// A span's name as the open entry stores it: static names inline (they come from the

@@ -4,8 +4,9 @@
 //! They wait in the span's live trace and are applied when the span ends.
 //! Layer: span records (below live traces, which hold one [`PendingEdits`] each).
 //!
-//! Off the hot path: a span's end reads one relaxed flag; only when edits are waiting does it
-//! take the (parking_lot) lock. Bounded: at most [`MAX_PENDING_EDITS`] per trace, the rest
+//! Off the hot path: a stack span looks here at its end only if a handle was taken on it (a
+//! flag in its own entry), a detached span or root reads one relaxed flag; only when edits
+//! are waiting is the (parking_lot) lock taken. Bounded: at most [`MAX_PENDING_EDITS`] per trace, the rest
 //! dropped and counted; edits whose span has ended already are counted dropped when the
 //! trace's state goes away.
 
@@ -52,7 +53,7 @@ pub(crate) struct PendingEdits {
 }
 
 impl PendingEdits {
-    /// Whether any edit waits (one relaxed load: what a span's end checks).
+    /// Whether any edit waits (one relaxed load).
     #[inline]
     pub fn any(&self) -> bool {
         self.any.load(Ordering::Relaxed)
