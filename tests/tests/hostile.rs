@@ -684,6 +684,8 @@ fn extreme_hand_built_span_data_still_encodes_as_valid_json() {
             thread_name: None,
             dropped_attributes_count: u32::MAX,
             dropped_events_count: u32::MAX,
+            links: Vec::new(),
+            dropped_links_count: u32::MAX,
             unfinished: true,
         });
     }

@@ -76,6 +76,8 @@ pub fn workload(traces: usize, spans: usize) -> Vec<Trace> {
                         thread_name: Some("worker".into()),
                         dropped_attributes_count: 0,
                         dropped_events_count: 0,
+                        links: Vec::new(),
+                        dropped_links_count: 0,
                         unfinished: false,
                     }
                 })

@@ -78,7 +78,7 @@ pub use collect::handle::{Parent, SpanHandle};
 pub use collect::tail_sampler::{SAMPLING_RULE_KEY, TailPolicy, TailRuleStats, TailSampler};
 pub use model::config::{BatchConfig, Limits};
 pub use model::current_trace::CurrentTrace;
-pub use model::data::{Event, SpanData, SpanKind, StatusCode, Trace};
+pub use model::data::{Event, Link, SpanData, SpanKind, StatusCode, Trace};
 pub use model::diagnostics;
 pub use model::exporter::{ExportError, InMemoryExporter, Resource, SpanExporter};
 pub use model::ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};

@@ -28,6 +28,8 @@
 //!     thread_name: Some("main".into()),
 //!     dropped_attributes_count: 0,
 //!     dropped_events_count: 0,
+//!     links: Vec::new(),
+//!     dropped_links_count: 0,
 //!     unfinished: false,
 //! };
 //! let trace = Trace {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use crate::collect::handle::SpanHandle;
 use crate::local::edit::{self, CurrentTarget};
 use crate::local::span_ops;
-use crate::model::data::SpanKind;
+use crate::model::data::{Link, SpanKind, exception_attributes};
 use crate::model::ids::{SpanContext, SpanId};
 use crate::model::value::{KeyValue, Value};
 use crate::record::pending_edits::SpanEdit;
@@ -145,6 +145,20 @@ impl CurrentSpan {
     /// Sets the span's kind.
     pub fn set_kind(&self, kind: SpanKind) {
         self.edit(SpanEdit::Kind(kind));
+    }
+
+    /// Adds a link to another span.
+    pub fn add_link(&self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+        if self.target.is_some() {
+            self.edit(SpanEdit::Link(Link::new(context, attributes)));
+        }
+    }
+
+    /// Records `error` as an `exception` event (see [`crate::EditSpan::record_exception`]).
+    pub fn record_exception<E: std::error::Error + ?Sized>(&self, error: &E) {
+        if self.target.is_some() {
+            self.add_event("exception", exception_attributes(error));
+        }
     }
 
     fn edit(&self, edit: SpanEdit) {

@@ -57,6 +57,30 @@ pub trait EditSpan {
     fn update_name(&mut self, name: impl Into<Cow<'static, str>>);
     /// Sets the span's kind.
     fn set_kind(&mut self, kind: SpanKind);
+    /// Adds a link to another span, of this trace or another (see [`crate::Link`]).
+    fn add_link(&mut self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>);
+    /// Records an error as an event named `exception`, per OpenTelemetry's exception
+    /// conventions: `exception.type` (the error's Rust type; not known for a `dyn Error`) and
+    /// `exception.message` (its `Display`, then its sources: `outer: inner: root`). As in
+    /// OpenTelemetry it does not change the status: call `set_error` too when the error
+    /// fails the span.
+    ///
+    /// ```
+    /// use reqtrace_core::{EditSpan, RequestTracer};
+    ///
+    /// let tracer = RequestTracer::new("api");
+    /// tracer.start_trace();
+    /// {
+    ///     let mut span = tracer.start_span("read config");
+    ///     let err = std::fs::read("/no/such/file").unwrap_err();
+    ///     EditSpan::record_exception(&mut span, &err);
+    /// }
+    /// let trace = tracer.end_trace().unwrap();
+    /// let ev = &trace.spans[0].events[0];
+    /// assert_eq!(ev.name, "exception");
+    /// assert_eq!(ev.attributes[0].value.as_str(), Some("std::io::error::Error"));
+    /// ```
+    fn record_exception<E: std::error::Error + ?Sized>(&mut self, error: &E);
     /// The span's context, if it has one (a plain value).
     fn span_context(&self) -> Option<SpanContext>;
 }
@@ -90,6 +114,16 @@ macro_rules! delegate_edits {
             }
             fn set_kind(&mut self, kind: SpanKind) {
                 <$ty>::set_kind(self, kind)
+            }
+            fn add_link(
+                &mut self,
+                context: SpanContext,
+                attributes: impl IntoIterator<Item = KeyValue>,
+            ) {
+                <$ty>::add_link(self, context, attributes)
+            }
+            fn record_exception<E: std::error::Error + ?Sized>(&mut self, error: &E) {
+                <$ty>::record_exception(self, error)
             }
             fn span_context(&self) -> Option<SpanContext> {
                 let $s = self;

@@ -63,9 +63,10 @@ use crate::local::edit;
 use crate::local::scope;
 use crate::local::span_ops::{self, FrameKey, GuardCounts, SpanKey};
 use crate::local::stack::GuardAttrs;
-use crate::model::data::SpanKind;
+use crate::model::data::{Link, SpanKind, exception_attributes};
 use crate::model::ids::{SpanContext, SpanId};
 use crate::model::value::{KeyValue, Value};
+use crate::record::pending_edits::SpanEdit;
 use crate::record::recorder::cut_str;
 use crate::record::recorder::value_may_exceed;
 
@@ -181,6 +182,24 @@ impl SpanGuard {
     pub fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
         if let Some(k) = self.key {
             edit::set_name(k, name.into());
+        }
+    }
+
+    /// Adds a link to another span (see [`crate::Link`]).
+    pub fn add_link(
+        &mut self,
+        context: SpanContext,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) {
+        if let Some(k) = self.key {
+            edit::edit_open(k, SpanEdit::Link(Link::new(context, attributes)));
+        }
+    }
+
+    /// Records `error` as an `exception` event (see [`crate::EditSpan::record_exception`]).
+    pub fn record_exception<E: std::error::Error + ?Sized>(&mut self, error: &E) {
+        if self.key.is_some() {
+            self.add_event("exception", exception_attributes(error));
         }
     }
 

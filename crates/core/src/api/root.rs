@@ -159,6 +159,24 @@ impl RootSpan {
         }
     }
 
+    /// Adds a link to another span to the root span.
+    pub fn add_link(
+        &mut self,
+        context: SpanContext,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) {
+        if let Some(s) = &mut self.span {
+            s.add_link(context, attributes);
+        }
+    }
+
+    /// Records `error` as an `exception` event on the root span.
+    pub fn record_exception<E: std::error::Error + ?Sized>(&mut self, error: &E) {
+        if let Some(s) = &mut self.span {
+            s.record_exception(error);
+        }
+    }
+
     /// Marks the root span failed.
     pub fn set_error(&mut self, message: impl Into<String>) {
         if let Some(s) = &mut self.span {

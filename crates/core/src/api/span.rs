@@ -15,7 +15,7 @@ use crate::collect::trace::{TraceShared, hand_over};
 use crate::collect::tracer_state::TracerInner;
 use crate::local::span_ops;
 use crate::local::stack;
-use crate::model::data::SpanKind;
+use crate::model::data::{Link, SpanKind, exception_attributes};
 use crate::model::ids::{SpanContext, SpanId};
 use crate::model::stats;
 use crate::model::value::{KeyValue, Value};
@@ -212,6 +212,66 @@ impl Span {
         }
     }
 
+    /// Adds a link to another span (see [`crate::Link`]).
+    pub fn add_link(
+        &mut self,
+        context: SpanContext,
+        attributes: impl IntoIterator<Item = KeyValue>,
+    ) {
+        if let Some(o) = &mut self.state {
+            match Span::recorder(&o.trace)
+                .link(o.extras.links.len(), Link::new(context, attributes))
+            {
+                Some(l) => o.extras.links.push(l),
+                None => o.extras.dropped_links += 1,
+            }
+        }
+    }
+
+    /// Records `error` as an `exception` event (see [`crate::EditSpan::record_exception`]).
+    pub fn record_exception<E: std::error::Error + ?Sized>(&mut self, error: &E) {
+        if self.state.is_some() {
+            self.add_event("exception", exception_attributes(error));
+        }
+    }
+
+    /// Sets the span's start time explicitly, for a span imported from elsewhere (another
+    /// tracing system, a log, a replay): it replaces the clock reading taken when the span
+    /// was started. Pair with [`Span::end_at`].
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use reqtrace_core::RequestTracer;
+    ///
+    /// let tracer = RequestTracer::new("importer");
+    /// let root = tracer.start_root("import");
+    /// let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let mut span = tracer.start_detached_span_with_parent("imported call", &root.handle());
+    /// span.set_start_time(started);
+    /// span.end_at(started + Duration::from_millis(250));
+    /// let trace = root.finish();
+    /// let s = trace.span("imported call").unwrap();
+    /// assert_eq!(s.start_unix_nanos, 1_700_000_000_000_000_000);
+    /// assert_eq!(s.duration_ms(), 250.0);
+    /// ```
+    pub fn set_start_time(&mut self, start: std::time::SystemTime) {
+        if let Some(o) = &mut self.state {
+            o.extras.start_unix = Some(unix_nanos(start));
+            o.trace
+                .explicit_times
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Ends the span with an explicit end time (see [`Span::set_start_time`]). An end before
+    /// the start is taken as the start (durations are never negative).
+    pub fn end_at(mut self, end: std::time::SystemTime) {
+        if let Some(o) = &mut self.state {
+            o.extras.end_unix = Some(unix_nanos(end));
+        }
+        self.finish(true);
+    }
+
     /// Marks the span failed.
     pub fn set_error(&mut self, message: impl Into<String>) {
         if let Some(o) = &mut self.state {
@@ -269,6 +329,7 @@ impl Span {
                 SpanEdit::Status(Err(m)) => self.set_error(m),
                 SpanEdit::Name(n) => self.update_name(n),
                 SpanEdit::Kind(k) => self.set_kind(k),
+                SpanEdit::Link(l) => self.add_link(l.context, l.attributes),
             }
         }
     }
@@ -312,7 +373,11 @@ impl Span {
             || !o.extras.events.is_empty()
             || o.extras.error.is_some()
             || o.extras.dropped_attributes > 0
-            || o.extras.dropped_events > 0;
+            || o.extras.dropped_events > 0
+            || !o.extras.links.is_empty()
+            || o.extras.dropped_links > 0
+            || o.extras.start_unix.is_some()
+            || o.extras.end_unix.is_some();
         let attr_len = o.attrs.len().min(usize::from(u16::MAX));
         o.attrs.truncate(attr_len);
         let raw = RawSpan {
@@ -361,4 +426,10 @@ impl Drop for Span {
     fn drop(&mut self) {
         self.finish(true);
     }
+}
+
+/// `t` in Unix nanoseconds (0 before the epoch, saturating far after it).
+fn unix_nanos(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

@@ -63,6 +63,13 @@ pub(crate) fn finish(trace: &Arc<TraceShared>, own: &mut Batch, end: u64) -> Opt
                 }
             }
             spans = sorted_spans(own, &mut others, &key);
+            if trace
+                .explicit_times
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                // Explicit start times are not clock readings: order by the final times.
+                spans.sort_by_key(|s| s.start_unix_nanos);
+            }
             for b in others {
                 tracer.recycle(b);
             }

@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use crate::collect::trace::TraceShared;
 use crate::collect::tracer_state::TracerInner;
-use crate::model::data::SpanKind;
+use crate::model::data::{Link, SpanKind, exception_attributes};
 use crate::model::ids::{SpanContext, SpanId, TraceId};
-use crate::model::stats;
 use crate::model::value::{KeyValue, Value};
 use crate::record::pending_edits::SpanEdit;
 use crate::util::clock;
@@ -103,6 +102,16 @@ impl SpanHandle {
         });
     }
 
+    /// Adds a link to another span (applied when the handle's span ends).
+    pub fn add_link(&self, context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.edit(SpanEdit::Link(Link::new(context, attributes)));
+    }
+
+    /// Records `error` as an `exception` event (see [`crate::EditSpan::record_exception`]).
+    pub fn record_exception<E: std::error::Error + ?Sized>(&self, error: &E) {
+        self.add_event("exception", exception_attributes(error));
+    }
+
     /// Marks the handle's span failed with `message`.
     pub fn set_error(&self, message: impl Into<String>) {
         self.edit(SpanEdit::Status(Err(message.into())));
@@ -136,12 +145,7 @@ impl SpanHandle {
                 .err()
         };
         if let Some(edit) = refused {
-            let c = &self.trace.tracer.counters;
-            if edit.is_event() {
-                stats::add(&c.events_dropped, 1);
-            } else {
-                stats::add(&c.attributes_dropped, 1);
-            }
+            edit.count_dropped(&self.trace.tracer.counters);
         }
     }
 }

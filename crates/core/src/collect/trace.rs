@@ -74,6 +74,9 @@ pub(crate) struct TraceShared {
     pub dropped: AtomicU64,
     /// Edits to spans of this trace made through handles, applied when each span ends.
     pub edits: PendingEdits,
+    /// A span of this trace was given an explicit start time (imported from elsewhere), so
+    /// the assembled spans are sorted again by their final start times.
+    pub explicit_times: AtomicBool,
 }
 
 impl TraceShared {
@@ -97,6 +100,7 @@ impl TraceShared {
             counted,
             inbox: Inbox::new(),
             ended: AtomicBool::new(false),
+            explicit_times: AtomicBool::new(false),
             accepted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             edits: PendingEdits::default(),
@@ -201,12 +205,7 @@ impl TraceShared {
 impl Drop for TraceShared {
     fn drop(&mut self) {
         self.drain_undelivered();
-        let (attributes, events) = self.edits.leftover();
-        if attributes + events > 0 {
-            let c = &self.tracer.counters;
-            stats::add(&c.attributes_dropped, attributes);
-            stats::add(&c.events_dropped, events);
-        }
+        self.edits.count_leftover(&self.tracer.counters);
         if self.counted {
             let c = &self.tracer.counters;
             stats::sub(&c.open_traces, 1);

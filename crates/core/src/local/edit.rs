@@ -60,6 +60,13 @@ pub(crate) fn apply_edit(e: &mut OpenSpan, inner: &TracerInner, edit: SpanEdit) 
         }
         SpanEdit::Name(n) => set_entry_name(e, n, inner),
         SpanEdit::Kind(k) => e.kind = kind_to_u8(k),
+        SpanEdit::Link(link) => {
+            let x = e.extras();
+            match rec.link(x.links.len(), link) {
+                Some(l) => x.links.push(l),
+                None => x.dropped_links += 1,
+            }
+        }
     }
 }
 

@@ -16,6 +16,10 @@ pub struct Limits {
     pub max_attributes_per_span: usize,
     /// Events kept per span. Default 128.
     pub max_events_per_span: usize,
+    /// Links kept per span. Default 128 (OpenTelemetry's).
+    pub max_links_per_span: usize,
+    /// Attributes kept per link. Default 128 (OpenTelemetry's).
+    pub max_attributes_per_link: usize,
     /// Bytes kept of a string attribute value (cut at a character boundary). Default 4,096.
     pub max_attribute_value_len: usize,
     /// Spans a thread buffers for one trace before handing them over as a batch. Default 512.
@@ -56,6 +60,8 @@ impl Default for Limits {
             max_spans_per_trace: 65_536,
             max_attributes_per_span: 128,
             max_events_per_span: 128,
+            max_links_per_span: 128,
+            max_attributes_per_link: 128,
             max_attribute_value_len: 4_096,
             batch_size: 512,
             max_attribute_key_len: 256,
@@ -146,6 +152,8 @@ setters!(Limits {
     max_spans_per_trace: usize,
     max_attributes_per_span: usize,
     max_events_per_span: usize,
+    max_links_per_span: usize,
+    max_attributes_per_link: usize,
     max_attribute_value_len: usize,
     batch_size: usize,
     max_attribute_key_len: usize,

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ids::{SpanId, TraceFlags, TraceId};
+use crate::model::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 use crate::model::value::{KeyValue, attribute_map};
 
 /// A span's status, as in OpenTelemetry: unset until someone says otherwise.
@@ -55,6 +55,75 @@ pub struct Event {
     pub attributes: Vec<KeyValue>,
 }
 
+/// A link from a span to another span, of this trace or another: the message a consumer
+/// handles, the requests a batch job gathered, the trace a retry continues (OpenTelemetry's
+/// `Link`). Added at a span's start or later ([`crate::EditSpan::add_link`]); bounded by
+/// [`crate::Limits::max_links_per_span`] and [`crate::Limits::max_attributes_per_link`].
+///
+/// ```
+/// use reqtrace_core::{KeyValue, RequestTracer};
+///
+/// let tracer = RequestTracer::new("worker");
+/// // The producer's context, e.g. parsed from a message header.
+/// let producer = RequestTracer::new("producer");
+/// producer.start_trace();
+/// let sent = producer.start_span("send").context().unwrap();
+///
+/// tracer.start_trace();
+/// {
+///     let mut span = tracer.start_span("process message");
+///     span.add_link(sent.clone(), [KeyValue::new("messaging.operation", "process")]);
+/// }
+/// let trace = tracer.end_trace().unwrap();
+/// let link = &trace.spans[0].links[0];
+/// assert_eq!(link.context.span_id, sent.span_id);
+/// assert_eq!(link.attributes.len(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    /// The linked span (its ids, flags and tracestate).
+    pub context: SpanContext,
+    /// Attributes describing the link.
+    #[serde(with = "attribute_map", default)]
+    pub attributes: Vec<KeyValue>,
+    /// Attributes not kept because of `max_attributes_per_link`.
+    #[serde(default)]
+    pub dropped_attributes_count: u32,
+}
+
+impl Link {
+    /// A link to `context` with `attributes`.
+    pub fn new(context: SpanContext, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        Link {
+            context,
+            attributes: attributes.into_iter().collect(),
+            dropped_attributes_count: 0,
+        }
+    }
+}
+
+/// The attributes of an `exception` event for `error`, per OpenTelemetry's exception
+/// conventions: `exception.type` (the error's Rust type, when it is known: not for a
+/// `dyn Error`) and `exception.message` (its `Display`, then its sources, as
+/// `outer: inner: root`; at most 16 of them).
+pub(crate) fn exception_attributes<E: std::error::Error + ?Sized>(error: &E) -> Vec<KeyValue> {
+    use std::fmt::Write;
+    let mut message = error.to_string();
+    let mut source = error.source();
+    for _ in 0..16 {
+        let Some(s) = source else { break };
+        let _ = write!(message, ": {s}");
+        source = s.source();
+    }
+    let ty = std::any::type_name::<E>();
+    let mut attrs = Vec::with_capacity(2);
+    if !ty.starts_with("dyn ") {
+        attrs.push(KeyValue::new("exception.type", ty));
+    }
+    attrs.push(KeyValue::new("exception.message", message));
+    attrs
+}
+
 /// One finished span.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpanData {
@@ -85,6 +154,9 @@ pub struct SpanData {
     /// Events, in the order they were added.
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Links to other spans, in the order they were added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
     /// Outcome.
     #[serde(default)]
     pub status: StatusCode,
@@ -103,10 +175,17 @@ pub struct SpanData {
     /// Events not kept because of the per-span limit.
     #[serde(default)]
     pub dropped_events_count: u32,
+    /// Links not kept because of the per-span limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_links_count: u32,
     /// True when the span was still open as its trace ended: `end_unix_nanos` is then the
     /// trace's end.
     #[serde(default)]
     pub unfinished: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl SpanData {

@@ -95,6 +95,7 @@ pub(crate) struct SharedCounters {
     pub without_trace: AtomicU64,
     pub attributes_dropped: AtomicU64,
     pub events_dropped: AtomicU64,
+    pub links_dropped: AtomicU64,
     pub values_truncated: AtomicU64,
     pub keys_truncated: AtomicU64,
     pub names_truncated: AtomicU64,
@@ -243,6 +244,9 @@ pub struct Stats {
     pub attributes_dropped: u64,
     /// Events dropped by `max_events_per_span`.
     pub events_dropped: u64,
+    /// Links dropped by `max_links_per_span` (attributes of kept links cut by
+    /// `max_attributes_per_link` count in `attributes_dropped`).
+    pub links_dropped: u64,
     /// String values cut to `max_attribute_value_len`, and arrays cut to `max_array_len`
     /// (counted once per value).
     pub values_truncated: u64,
@@ -340,6 +344,7 @@ pub(crate) fn snapshot(t: ThreadTotals, shared: &SharedCounters) -> Stats {
     s.spans_without_trace = l(&shared.without_trace);
     s.attributes_dropped = l(&shared.attributes_dropped);
     s.events_dropped = l(&shared.events_dropped);
+    s.links_dropped = l(&shared.links_dropped);
     s.values_truncated = l(&shared.values_truncated);
     s.export = ExportStats {
         queued: l(&shared.export_queued),

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::model::data::{Event, SpanData, SpanKind, StatusCode};
+use crate::model::data::{Event, Link, SpanData, SpanKind, StatusCode};
 use crate::model::ids::{SpanId, TraceFlags, TraceId};
 use crate::model::value::{KeyValue, Value};
 use crate::util::clock;
@@ -57,6 +57,13 @@ pub(crate) struct Extras {
     /// Attributes set on a stack span from outside its guard ([`crate::CurrentSpan`]),
     /// appended to the guard's when the span is recorded.
     pub attrs: Vec<KeyValue>,
+    /// Links to other spans, and how many the limit dropped.
+    pub links: Vec<Link>,
+    pub dropped_links: u32,
+    /// Explicit start and end (Unix nanoseconds) of a span imported from elsewhere, which
+    /// replace the recorded clock readings.
+    pub start_unix: Option<u64>,
+    pub end_unix: Option<u64>,
 }
 
 /// What a batch's spans share: their trace's id and flags, the remote parent (if the trace
@@ -129,6 +136,11 @@ impl Batch {
                 n += owned_len(&e.name) + e.attributes.capacity() * size_of::<KeyValue>();
                 n += e.attributes.iter().map(kv_heap).sum::<usize>();
             }
+            n += x.links.capacity() * size_of::<Link>();
+            for l in &x.links {
+                n += l.attributes.capacity() * size_of::<KeyValue>();
+                n += l.attributes.iter().map(kv_heap).sum::<usize>();
+            }
         }
         n as u64
     }
@@ -171,8 +183,8 @@ impl Batch {
     #[inline(always)]
     pub fn convert(&mut self, i: usize, key: &TraceKey) -> SpanData {
         let raw = self.spans[i];
-        let start = clock::to_unix_nanos(raw.start);
-        let end = clock::to_unix_nanos(raw.end).max(start);
+        let mut start = clock::to_unix_nanos(raw.start);
+        let mut end = clock::to_unix_nanos(raw.end);
         let a = raw.attr_start as usize;
         // Local roots carry the trace-level attributes (checked only when there are some).
         let trace_attrs: &[KeyValue] = match &key.attributes {
@@ -204,21 +216,27 @@ impl Batch {
             }
         };
         // Most spans have no extras: build nothing for them (no default `Extras` to drop).
-        let (name, events, error, dropped_attributes, dropped_events) =
-            match self.extras.get_mut(raw.extras as usize) {
-                Some(x) => {
-                    let x = std::mem::take(x);
-                    let name = x.name.unwrap_or(Cow::Borrowed(raw.name));
-                    (
-                        name,
-                        x.events,
-                        x.error,
-                        x.dropped_attributes,
-                        x.dropped_events,
-                    )
-                }
-                None => (Cow::Borrowed(raw.name), Vec::new(), None, 0, 0),
-            };
+        let (name, x) = match self.extras.get_mut(raw.extras as usize) {
+            Some(x) => {
+                let mut x = std::mem::take(x);
+                (x.name.take().unwrap_or(Cow::Borrowed(raw.name)), Some(x))
+            }
+            None => (Cow::Borrowed(raw.name), None),
+        };
+        if let Some(x) = &x {
+            start = x.start_unix.unwrap_or(start);
+            end = x.end_unix.unwrap_or(end);
+        }
+        let end = end.max(start);
+        let (events, links, error, dropped) = match x {
+            Some(x) => (
+                x.events,
+                x.links,
+                x.error,
+                (x.dropped_attributes, x.dropped_events, x.dropped_links),
+            ),
+            None => (Vec::new(), Vec::new(), None, (0, 0, 0)),
+        };
         SpanData {
             name,
             trace_id: key.trace_id,
@@ -232,6 +250,7 @@ impl Batch {
             end_unix_nanos: end,
             attributes,
             events,
+            links,
             status: match raw.status & !FLAG_UNFINISHED {
                 STATUS_OK => StatusCode::Ok,
                 STATUS_ERROR => StatusCode::Error,
@@ -240,8 +259,9 @@ impl Batch {
             error,
             thread_id: self.thread_id,
             thread_name: self.thread_name.map(Cow::Borrowed),
-            dropped_attributes_count: dropped_attributes,
-            dropped_events_count: dropped_events,
+            dropped_attributes_count: dropped.0,
+            dropped_events_count: dropped.1,
+            dropped_links_count: dropped.2,
             unfinished: raw.status & FLAG_UNFINISHED != 0,
         }
     }

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::model::data::SpanKind;
+use crate::model::data::{Link, SpanKind};
+use crate::model::stats::{self, SharedCounters};
 use crate::model::value::KeyValue;
 
 /// At most this many edits wait in one trace; more are dropped (counted as dropped
@@ -36,12 +37,18 @@ pub(crate) enum SpanEdit {
     Status(Result<(), String>),
     Name(Cow<'static, str>),
     Kind(SpanKind),
+    Link(Link),
 }
 
 impl SpanEdit {
-    /// Whether dropping it counts as a dropped event (else a dropped attribute).
-    pub fn is_event(&self) -> bool {
-        matches!(self, SpanEdit::Event { .. })
+    /// Counts the edit as dropped: a dropped event, link, or (anything else) attribute.
+    pub fn count_dropped(&self, c: &SharedCounters) {
+        let counter = match self {
+            SpanEdit::Event { .. } => &c.events_dropped,
+            SpanEdit::Link(_) => &c.links_dropped,
+            _ => &c.attributes_dropped,
+        };
+        stats::add(counter, 1);
     }
 }
 
@@ -91,10 +98,10 @@ impl PendingEdits {
         out
     }
 
-    /// What is left (edits whose span ended before they were made): (attributes, events).
-    pub fn leftover(&mut self) -> (u64, u64) {
-        let edits = self.edits.get_mut();
-        let events = edits.iter().filter(|(_, e)| e.is_event()).count() as u64;
-        (edits.len() as u64 - events, events)
+    /// Counts what is left (edits whose span ended before they were made) as dropped.
+    pub fn count_leftover(&mut self, c: &SharedCounters) {
+        for (_, e) in self.edits.get_mut().drain(..) {
+            e.count_dropped(c);
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! The one place where limits are applied to what a span records — attribute keys and values,
-//! arrays, names, events, error messages — for spans on a thread's stack and detached spans
+//! arrays, names, events, links, error messages — for spans on a thread's stack and detached spans
 //! alike. Everything cut or dropped is counted here, so each limit has exactly one counter.
 //!
 //! What is kept costs what it holds: a cut owned string gives its spare capacity back
@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use crate::model::config::Limits;
-use crate::model::data::Event;
+use crate::model::data::{Event, Link};
 use crate::model::stats::{self, SharedCounters};
 pub(crate) use crate::model::value::cut_str;
 use crate::model::value::{KeyValue, Value};
@@ -80,7 +80,23 @@ impl Recorder<'_> {
     /// Limits a list of attributes: at most `max_attributes_per_span`, each limited. Returns
     /// how many were dropped (already counted).
     pub fn attributes(&self, attrs: &mut Vec<KeyValue>) -> u32 {
-        let max = self.limits.max_attributes_per_span;
+        self.attributes_up_to(attrs, self.limits.max_attributes_per_span)
+    }
+
+    /// A link for a span that has `held` links already: `None` (counted dropped) over
+    /// `max_links_per_span`; its attributes cut to `max_attributes_per_link`, each limited.
+    pub fn link(&self, held: usize, mut link: Link) -> Option<Link> {
+        if held >= self.limits.max_links_per_span {
+            stats::add(&self.counters.links_dropped, 1);
+            return None;
+        }
+        let dropped =
+            self.attributes_up_to(&mut link.attributes, self.limits.max_attributes_per_link);
+        link.dropped_attributes_count = link.dropped_attributes_count.saturating_add(dropped);
+        Some(link)
+    }
+
+    fn attributes_up_to(&self, attrs: &mut Vec<KeyValue>, max: usize) -> u32 {
         let mut dropped = 0;
         if attrs.len() > max {
             dropped = attrs.len() - max;
