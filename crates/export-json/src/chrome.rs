@@ -16,7 +16,10 @@
 //! - Each span is a complete event (`ph: "X"`) with `ts` and `dur` in microseconds; its kind is
 //!   the category, its ids, status, error and attributes are in `args` (attributes under
 //!   `args.attributes`, each key once with its last value, NaN/infinities as strings). Span
-//!   events are thread-scoped instant events (`ph: "i"`) on the span's track.
+//!   events are thread-scoped instant events (`ph: "i"`) on the span's track. A span's links
+//!   are listed in `args.links`; a link to a span in the same file is also drawn as a flow
+//!   arrow (`ph: "s"` at the linked span's start, `ph: "f"`, `bp: "e"`, at the linking
+//!   span's start; category `link`).
 //! - Viewers draw the slices of one thread as a stack, so slices on one track must nest. A
 //!   span goes on its thread's track only if every span still open there is one of its
 //!   ancestors; spans that overlap without nesting (async work interleaved on one thread,
@@ -260,12 +263,29 @@ pub fn write_chrome<W: Write>(out: W, traces: &[Trace], style: Style) -> io::Res
         }
     }
 
+    // Where each span is drawn, for the flow arrows of links (only when there are links).
+    let tid_of = |track: usize, e: &Entry| first_tid.get(track).copied().unwrap_or(1) + e.lane;
+    let mut placed: HashMap<(TraceId, SpanId), (u32, u32, u64)> = HashMap::new();
+    if traces
+        .iter()
+        .any(|t| t.spans.iter().any(|s| !s.links.is_empty()))
+    {
+        let mut track = 0usize;
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 && (entries[i - 1].pid, entries[i - 1].thread_id) != (e.pid, e.thread_id) {
+                track += 1;
+            }
+            let s = span_of(e);
+            placed.insert((s.trace_id, s.span_id), (e.pid, tid_of(track, e), e.start));
+        }
+    }
+    let mut flow_id = 0u64;
     let mut track = 0usize;
     for (i, e) in entries.iter().enumerate() {
         if i > 0 && (entries[i - 1].pid, entries[i - 1].thread_id) != (e.pid, e.thread_id) {
             track += 1;
         }
-        let tid = first_tid.get(track).copied().unwrap_or(1) + e.lane;
+        let tid = tid_of(track, e);
         let t = &traces[e.trace];
         let s = span_of(e);
         complete_event(&mut w, t, s, e, tid)?;
@@ -287,6 +307,15 @@ pub fn write_chrome<W: Write>(out: W, traces: &[Trace], style: Style) -> io::Res
             w.end_object()?;
             w.end_object()?;
         }
+        for l in &s.links {
+            let Some(&(lpid, ltid, lstart)) = placed.get(&(l.context.trace_id, l.context.span_id))
+            else {
+                continue;
+            };
+            flow_id += 1;
+            flow_event(&mut w, "s", flow_id, lpid, ltid, lstart)?;
+            flow_event(&mut w, "f", flow_id, e.pid, tid, e.start)?;
+        }
     }
     w.end_array()?;
     w.key("otherData")?;
@@ -301,6 +330,38 @@ pub fn write_chrome<W: Write>(out: W, traces: &[Trace], style: Style) -> io::Res
         w.raw(b"\n")?;
     }
     w.into_inner().flush()
+}
+
+/// One end of a link's flow arrow: `ph` `"s"` (start) or `"f"` (finish, bound to the
+/// enclosing slice).
+fn flow_event<W: Write>(
+    w: &mut JsonWriter<W>,
+    ph: &str,
+    id: u64,
+    pid: u32,
+    tid: u32,
+    ts: u64,
+) -> io::Result<()> {
+    w.begin_object()?;
+    w.key("name")?;
+    w.string("link")?;
+    w.key("cat")?;
+    w.string("link")?;
+    w.key("ph")?;
+    w.string(ph)?;
+    if ph == "f" {
+        w.key("bp")?;
+        w.string("e")?;
+    }
+    w.key("id")?;
+    w.u64(id)?;
+    w.key("ts")?;
+    w.f64(micros(ts))?;
+    w.key("pid")?;
+    w.u64(u64::from(pid))?;
+    w.key("tid")?;
+    w.u64(u64::from(tid))?;
+    w.end_object()
 }
 
 fn metadata<W: Write>(
@@ -365,6 +426,21 @@ fn complete_event<W: Write>(
     }
     w.key("attributes")?;
     w.attribute_map(&s.attributes)?;
+    if !s.links.is_empty() {
+        w.key("links")?;
+        w.begin_array()?;
+        for l in &s.links {
+            w.begin_object()?;
+            w.key("trace_id")?;
+            w.trace_id(l.context.trace_id)?;
+            w.key("span_id")?;
+            w.span_id(l.context.span_id)?;
+            w.key("attributes")?;
+            w.attribute_map(&l.attributes)?;
+            w.end_object()?;
+        }
+        w.end_array()?;
+    }
     let is_root = s.parent_id.is_none() || s.parent_id == t.remote_parent_id;
     if is_root && !t.attributes.is_empty() {
         w.key("trace_attributes")?;

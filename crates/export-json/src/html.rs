@@ -28,8 +28,8 @@
 //!   or a decimal string beyond ±2^53), 2 float (a number, or `"NaN"`, `"inf"`, `"-inf"`),
 //!   3 bool (0 or 1), 4 array (value: a flat `[type, value, …]` list).
 //! - `extra` holds what is rare, only when set: span `e` (error message), `k` (kind, when not
-//!   internal), `u` (unfinished), `r` (parent is remote), `da`/`de` (dropped attributes /
-//!   events); trace `d` (dropped spans), `p` (remote parent id), `ts` (trace state). Trailing
+//!   internal), `u` (unfinished), `r` (parent is remote), `da`/`de`/`dl` (dropped attributes
+//!   / events / links), `l` (links: `[[trace_id, span_id, attrs], …]`, ids in hex); trace `d` (dropped spans), `p` (remote parent id), `ts` (trace state). Trailing
 //!   empty fields of a span are left out.
 //!
 //! **Safety.** Data is never markup. In the JSON, every `<` (which can only occur inside a
@@ -225,7 +225,9 @@ impl<'a> Encoder<'a> {
                 || s.unfinished
                 || s.parent_is_remote
                 || s.dropped_attributes_count > 0
-                || s.dropped_events_count > 0;
+                || s.dropped_events_count > 0
+                || !s.links.is_empty()
+                || s.dropped_links_count > 0;
             let has_events = !s.events.is_empty();
             if !s.attributes.is_empty() || has_events || has_extra {
                 self.attributes(w, &s.attributes)?;
@@ -270,6 +272,22 @@ impl<'a> Encoder<'a> {
                 if s.dropped_events_count > 0 {
                     w.key("de")?;
                     w.u64(u64::from(s.dropped_events_count))?;
+                }
+                if s.dropped_links_count > 0 {
+                    w.key("dl")?;
+                    w.u64(u64::from(s.dropped_links_count))?;
+                }
+                if !s.links.is_empty() {
+                    w.key("l")?;
+                    w.begin_array()?;
+                    for l in &s.links {
+                        w.begin_array()?;
+                        w.trace_id(l.context.trace_id)?;
+                        w.span_id(l.context.span_id)?;
+                        self.attributes(w, &l.attributes)?;
+                        w.end_array()?;
+                    }
+                    w.end_array()?;
                 }
                 w.end_object()?;
             }

@@ -21,7 +21,10 @@
 //!              "attributes": {…}}], "status": "error",
 //!              "error": "timeout", "thread_id": 1, "thread_name": "main",
 //!              "dropped_attributes_count": 0, "dropped_events_count": 0,
-//!              "unfinished": false}],
+//!              "links": [{"context": {"trace_id": …, "span_id": …, "trace_flags": 1,
+//!                         "is_remote": true}, "attributes": {…},
+//!                         "dropped_attributes_count": 0}],
+//!              "dropped_links_count": 0, "unfinished": false}],
 //!   "dropped_spans_count": 0}]
 //! ```
 //!
@@ -32,7 +35,7 @@
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use reqtrace_core::{Event, Resource, SpanData, SpanKind, StatusCode, Trace};
+use reqtrace_core::{Event, Link, Resource, SpanData, SpanKind, StatusCode, Trace};
 use serde::{Deserialize, Serialize};
 
 use crate::json_writer::{JsonWriter, Style};
@@ -205,8 +208,41 @@ fn span_object<W: Write>(w: &mut JsonWriter<W>, s: &SpanData) -> io::Result<()> 
     w.u64(u64::from(s.dropped_attributes_count))?;
     w.field("dropped_events_count")?;
     w.u64(u64::from(s.dropped_events_count))?;
+    // Only when there are some (as core's derive): spans without links read as before.
+    if !s.links.is_empty() {
+        w.field("links")?;
+        w.begin_array()?;
+        for l in &s.links {
+            link_object(w, l)?;
+        }
+        w.end_array()?;
+    }
+    if s.dropped_links_count > 0 {
+        w.field("dropped_links_count")?;
+        w.u64(u64::from(s.dropped_links_count))?;
+    }
     w.field("unfinished")?;
     w.bool(s.unfinished)?;
+    w.end_object()
+}
+
+fn link_object<W: Write>(w: &mut JsonWriter<W>, l: &Link) -> io::Result<()> {
+    w.begin_object()?;
+    w.field("context")?;
+    w.begin_object()?;
+    w.field("trace_id")?;
+    w.trace_id(l.context.trace_id)?;
+    w.field("span_id")?;
+    w.span_id(l.context.span_id)?;
+    w.field("trace_flags")?;
+    w.u64(u64::from(l.context.trace_flags.to_u8()))?;
+    w.field("is_remote")?;
+    w.bool(l.context.is_remote)?;
+    w.end_object()?;
+    w.field("attributes")?;
+    w.attribute_map(&l.attributes)?;
+    w.field("dropped_attributes_count")?;
+    w.u64(u64::from(l.dropped_attributes_count))?;
     w.end_object()
 }
 

@@ -229,7 +229,27 @@ fn span_object<W: Write>(w: &mut JsonWriter<W>, s: &OtlpSpan<'_>) -> io::Result<
     w.u64(u64::from(s.dropped_events_count))?;
     w.field("links")?;
     w.begin_array()?;
+    for l in s.links {
+        w.begin_object()?;
+        w.field("traceId")?;
+        w.trace_id(l.context.trace_id)?;
+        w.field("spanId")?;
+        w.span_id(l.context.span_id)?;
+        w.field("attributes")?;
+        w.begin_array()?;
+        for (k, v) in otlp_mapping::link_attributes(l) {
+            key_value(w, k, v)?;
+        }
+        w.end_array()?;
+        w.field("droppedAttributesCount")?;
+        w.u64(u64::from(l.dropped_attributes_count))?;
+        w.field("flags")?;
+        w.u64(u64::from(otlp_mapping::link_flags(l)))?;
+        w.end_object()?;
+    }
     w.end_array()?;
+    w.field("droppedLinksCount")?;
+    w.u64(u64::from(s.dropped_links_count))?;
 
     w.field("status")?;
     w.begin_object()?;

@@ -56,7 +56,7 @@
 //! - **event attributes**: each key once, the last wins.
 
 use reqtrace_core::{
-    Event, KeyValue, Resource, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceId, Value,
+    Event, KeyValue, Link, Resource, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceId, Value,
 };
 
 use crate::last_wins::last_wins;
@@ -202,6 +202,10 @@ pub struct OtlpSpan<'a> {
     pub events: &'a [Event],
     /// `dropped_events_count`.
     pub dropped_events_count: u32,
+    /// `links`; write each with [`link_flags`] and [`link_attributes`].
+    pub links: &'a [Link],
+    /// `dropped_links_count`.
+    pub dropped_links_count: u32,
     /// `status.code`, as its OTLP number (see [`status_code`]).
     pub status_code: i32,
     /// `status.message`, when there is one.
@@ -231,6 +235,8 @@ impl<'a> OtlpSpan<'a> {
             dropped_attributes_count: s.dropped_attributes_count,
             events: &s.events,
             dropped_events_count: s.dropped_events_count,
+            links: &s.links,
+            dropped_links_count: s.dropped_links_count,
             status_code: status_code(s.status),
             status_message: s.error.as_deref(),
             data: s,
@@ -277,6 +283,22 @@ impl<'a> OtlpSpan<'a> {
 /// An event's attributes, in the order to write them: each key once, the last wins.
 pub fn event_attributes(e: &Event) -> impl Iterator<Item = Attribute<'_>> {
     last_wins(&e.attributes).map(attribute)
+}
+
+/// A link's `flags`: the linked span's W3C trace flags (known bits) | [`FLAGS_HAS_IS_REMOTE`]
+/// | [`FLAGS_IS_REMOTE`] when the linked context came from another process.
+pub fn link_flags(l: &Link) -> u32 {
+    let remote = if l.context.is_remote {
+        FLAGS_IS_REMOTE
+    } else {
+        0
+    };
+    u32::from(l.context.trace_flags.known().to_u8()) | FLAGS_HAS_IS_REMOTE | remote
+}
+
+/// A link's attributes, in the order to write them: each key once, the last wins.
+pub fn link_attributes(l: &Link) -> impl Iterator<Item = Attribute<'_>> {
+    last_wins(&l.attributes).map(attribute)
 }
 
 /// A serializer of the mapping: called by [`map_traces`] and [`map_batch`] with each

@@ -24,6 +24,8 @@ struct Decoded {
     /// (trace id, span id) -> the X event
     slices: HashMap<(String, String), Json>,
     instants: Vec<Json>,
+    /// Flow events (`s`, `f`) of links.
+    flows: Vec<Json>,
 }
 
 fn decode(bytes: &[u8]) -> Decoded {
@@ -39,6 +41,7 @@ fn decode(bytes: &[u8]) -> Decoded {
         threads: HashMap::new(),
         slices: HashMap::new(),
         instants: Vec::new(),
+        flows: Vec::new(),
     };
     for e in doc["traceEvents"].as_array().unwrap() {
         let pid = e["pid"].as_u64().expect("integer pid");
@@ -70,6 +73,7 @@ fn decode(bytes: &[u8]) -> Decoded {
                 );
             }
             "i" => d.instants.push(e.clone()),
+            "s" | "f" => d.flows.push(e.clone()),
             other => panic!("unexpected phase {other}"),
         }
     }
@@ -298,4 +302,46 @@ fn args_hold_ids_status_and_attributes_as_valid_json() {
     assert_eq!(db["args"]["error"], format!("timeout: {NASTY}"));
     assert_eq!(db["args"]["parent_id"], root["args"]["span_id"]);
     assert!(db["args"].get("trace_attributes").is_none());
+}
+
+/// A link to a span in the file is a flow arrow from the linked span's slice to the linking
+/// span's; every link is listed in the linking span's args, in the file or not.
+#[test]
+fn links_are_listed_and_drawn_as_flows_between_the_slices() {
+    let traces = fixture();
+    let d = decode(&encode(&traces, Style::Compact));
+    let (_, job) = traces
+        .iter()
+        .flat_map(|t| t.spans.iter().map(move |s| (t, s)))
+        .find(|(_, s)| s.name == "job")
+        .unwrap();
+    let job_slice = &d.slices[&(job.trace_id.to_string(), job.span_id.to_string())];
+    let listed = job_slice["args"]["links"].as_array().unwrap();
+    assert_eq!(listed.len(), job.links.len());
+    assert_eq!(
+        listed[0]["span_id"],
+        job.links[0].context.span_id.to_string()
+    );
+    assert_eq!(
+        listed[1]["trace_id"],
+        job.links[1].context.trace_id.to_string()
+    );
+    // One arrow: only the first link's target is in the file.
+    assert_eq!(d.flows.len(), 2, "{:?}", d.flows);
+    let (start, finish) = (&d.flows[0], &d.flows[1]);
+    assert_eq!(
+        (start["ph"].as_str(), finish["ph"].as_str()),
+        (Some("s"), Some("f"))
+    );
+    assert_eq!(start["id"], finish["id"]);
+    assert_eq!(finish["bp"], "e");
+    let target = &d.slices[&(
+        job.links[0].context.trace_id.to_string(),
+        job.links[0].context.span_id.to_string(),
+    )];
+    for (flow, slice) in [(start, target), (finish, job_slice)] {
+        assert_eq!(flow["pid"], slice["pid"]);
+        assert_eq!(flow["tid"], slice["tid"]);
+        assert_eq!(flow["ts"], slice["ts"], "bound to the slice's start");
+    }
 }

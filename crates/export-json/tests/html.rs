@@ -234,6 +234,21 @@ fn assert_describes(doc: &Json, traces: &[Trace]) {
                 x.get("de").and_then(Json::as_u64).unwrap_or(0),
                 u64::from(sp.dropped_events_count)
             );
+            assert_eq!(
+                x.get("dl").and_then(Json::as_u64).unwrap_or(0),
+                u64::from(sp.dropped_links_count)
+            );
+            let links = x
+                .get("l")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(links.len(), sp.links.len());
+            for (l, lo) in sp.links.iter().zip(&links) {
+                assert_eq!(lo[0].as_str().unwrap(), l.context.trace_id.to_string());
+                assert_eq!(lo[1].as_str().unwrap(), l.context.span_id.to_string());
+                assert!(same(&decode_attrs(s, lo.get(2)), &last_wins(&l.attributes)));
+            }
         }
     }
 }

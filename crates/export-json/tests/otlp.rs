@@ -114,7 +114,24 @@ fn check_span(json: &Json, s: &SpanData, t: Option<&Trace>) {
     assert_eq!(json["status"]["message"].as_str(), s.error.as_deref());
     assert_eq!(json["droppedAttributesCount"], s.dropped_attributes_count);
     assert_eq!(json["droppedEventsCount"], s.dropped_events_count);
-    assert_eq!(json["links"], serde_json::json!([]));
+    assert_eq!(json["droppedLinksCount"], s.dropped_links_count);
+    let links = json["links"].as_array().unwrap();
+    assert_eq!(links.len(), s.links.len());
+    for (l, d) in links.iter().zip(&s.links) {
+        assert_eq!(l["traceId"], d.context.trace_id.to_string());
+        assert_eq!(l["spanId"], d.context.span_id.to_string());
+        assert_eq!(l["droppedAttributesCount"], d.dropped_attributes_count);
+        let remote = if d.context.is_remote { 0x200 } else { 0 };
+        assert_eq!(
+            l["flags"],
+            u32::from(d.context.trace_flags.to_u8()) | 0x100 | remote
+        );
+        let attrs = attributes(&l["attributes"]);
+        assert_eq!(attrs.len(), d.attributes.len());
+        for kv in &d.attributes {
+            assert!(same(get(&attrs, &kv.key).unwrap(), &kv.value));
+        }
+    }
 
     let attrs = attributes(&json["attributes"]);
     for kv in &s.attributes {

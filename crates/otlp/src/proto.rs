@@ -44,12 +44,20 @@ const SPAN_ATTRIBUTES: u32 = 9;
 const SPAN_DROPPED_ATTRIBUTES: u32 = 10;
 const SPAN_EVENTS: u32 = 11;
 const SPAN_DROPPED_EVENTS: u32 = 12;
+const SPAN_LINKS: u32 = 13;
+const SPAN_DROPPED_LINKS: u32 = 14;
 const SPAN_STATUS: u32 = 15;
 const SPAN_FLAGS: u32 = 16;
 // Span.Event
 const EVENT_TIME: u32 = 1;
 const EVENT_NAME: u32 = 2;
 const EVENT_ATTRIBUTES: u32 = 3;
+// Span.Link
+const LINK_TRACE_ID: u32 = 1;
+const LINK_SPAN_ID: u32 = 2;
+const LINK_ATTRIBUTES: u32 = 4;
+const LINK_DROPPED_ATTRIBUTES: u32 = 5;
+const LINK_FLAGS: u32 = 6;
 // Status
 const STATUS_MESSAGE: u32 = 2;
 const STATUS_CODE: u32 = 3;
@@ -159,6 +167,21 @@ fn span(w: &mut ProtoWriter<'_>, s: &OtlpSpan<'_>) {
         w.close();
     }
     w.uint(SPAN_DROPPED_EVENTS, u64::from(s.dropped_events_count));
+    for l in s.links {
+        w.open(SPAN_LINKS);
+        w.bytes(LINK_TRACE_ID, &l.context.trace_id.to_bytes());
+        w.bytes(LINK_SPAN_ID, &l.context.span_id.to_bytes());
+        for (k, v) in otlp_mapping::link_attributes(l) {
+            key_value(w, LINK_ATTRIBUTES, k, v);
+        }
+        w.uint(
+            LINK_DROPPED_ATTRIBUTES,
+            u64::from(l.dropped_attributes_count),
+        );
+        w.fixed32(LINK_FLAGS, otlp_mapping::link_flags(l));
+        w.close();
+    }
+    w.uint(SPAN_DROPPED_LINKS, u64::from(s.dropped_links_count));
     w.open(SPAN_STATUS);
     if let Some(msg) = s.status_message {
         w.string(STATUS_MESSAGE, msg);
@@ -233,7 +256,8 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
     use prost::Message;
     use reqtrace_core::{
-        Event, KeyValue, SpanId, SpanKind, StatusCode, TraceFlags, TraceId, Value,
+        Event, KeyValue, Link, SpanContext, SpanId, SpanKind, StatusCode, TraceFlags, TraceId,
+        Value,
     };
     use serde_json::Value as Json;
 
@@ -258,6 +282,8 @@ mod tests {
             thread_name: None,
             dropped_attributes_count: 0,
             dropped_events_count: 0,
+            links: Vec::new(),
+            dropped_links_count: 0,
             unfinished: false,
         }
     }
@@ -309,6 +335,23 @@ mod tests {
             },
         ];
         child.dropped_events_count = 1;
+        let linked = |span: u64, remote: bool| {
+            SpanContext::new(
+                TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c).unwrap(),
+                SpanId::from_u64(span).unwrap(),
+                TraceFlags::SAMPLED,
+                remote,
+            )
+        };
+        child.links = vec![
+            Link {
+                context: linked(0xb7ad6b7169203331, true),
+                attributes: vec![KeyValue::new("link.kind", "cause"), KeyValue::new("n", 1)],
+                dropped_attributes_count: 2,
+            },
+            Link::new(linked(0x1, false), []),
+        ];
+        child.dropped_links_count = 4;
         let mut backwards = span_data(3, Some(1), "backwards");
         backwards.end_unix_nanos = backwards.start_unix_nanos - 5;
         backwards.kind = SpanKind::Consumer;
@@ -381,6 +424,19 @@ mod tests {
             assert_eq!(g.flags, u32::from(s.trace_flags.to_u8()) | 0x100 | remote);
             assert_eq!(g.dropped_attributes_count, s.dropped_attributes_count);
             assert_eq!(g.dropped_events_count, s.dropped_events_count);
+            assert_eq!(g.dropped_links_count, s.dropped_links_count);
+            assert_eq!(g.links.len(), s.links.len());
+            for (gl, sl) in g.links.iter().zip(&s.links) {
+                assert_eq!(gl.trace_id, sl.context.trace_id.to_bytes());
+                assert_eq!(gl.span_id, sl.context.span_id.to_bytes());
+                assert_eq!(gl.dropped_attributes_count, sl.dropped_attributes_count);
+                let remote = if sl.context.is_remote { 0x200 } else { 0 };
+                assert_eq!(
+                    gl.flags,
+                    u32::from(sl.context.trace_flags.to_u8()) | 0x100 | remote
+                );
+                assert_eq!(gl.attributes.len(), sl.attributes.len());
+            }
             let status = g.status.as_ref().unwrap();
             assert_eq!(status.message, s.error.clone().unwrap_or_default());
         }
@@ -443,6 +499,11 @@ mod tests {
             Some(&PbValue::IntValue(3))
         );
         assert_eq!(child.events[1].name, "");
+        assert_eq!(
+            get(&child.links[0].attributes, "link.kind").cloned(),
+            string("cause")
+        );
+        assert_eq!(child.links[0].flags, 0x301, "sampled, remote");
     }
 
     /// Test-only reading of an OTLP/JSON request into the protobuf types, by the proto3 JSON
@@ -535,11 +596,27 @@ mod tests {
                                         })
                                         .collect(),
                                     dropped_events_count: num(&j["droppedEventsCount"]) as u32,
+                                    links: j["links"]
+                                        .as_array()
+                                        .unwrap()
+                                        .iter()
+                                        .map(|l| span::Link {
+                                            trace_id: hex(&l["traceId"]),
+                                            span_id: hex(&l["spanId"]),
+                                            trace_state: s(&l["traceState"]),
+                                            attributes: attrs(&l["attributes"]),
+                                            dropped_attributes_count: num(
+                                                &l["droppedAttributesCount"],
+                                            )
+                                                as u32,
+                                            flags: num(&l["flags"]) as u32,
+                                        })
+                                        .collect(),
+                                    dropped_links_count: num(&j["droppedLinksCount"]) as u32,
                                     status: Some(Status {
                                         message: s(&j["status"]["message"]),
                                         code: num(&j["status"]["code"]) as i32,
                                     }),
-                                    ..Default::default()
                                 })
                                 .collect(),
                             schema_url: String::new(),

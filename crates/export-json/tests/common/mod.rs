@@ -7,7 +7,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqtrace_core::{
-    Event, KeyValue, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceFlags, TraceId, Value,
+    Event, KeyValue, Link, SpanContext, SpanData, SpanId, SpanKind, StatusCode, Trace, TraceFlags,
+    TraceId, Value,
 };
 
 /// 2023-11-14T22:13:20Z in Unix nanoseconds: realistic magnitudes for every time.
@@ -54,6 +55,8 @@ pub fn span(
         thread_name: None,
         dropped_attributes_count: 0,
         dropped_events_count: 0,
+        links: Vec::new(),
+        dropped_links_count: 0,
         unfinished: false,
     }
 }
@@ -209,6 +212,19 @@ pub fn fixture() -> Vec<Trace> {
     let mut job = span(c, 0x11, Some(0xdeadbeef), "job", 7, us(2000), us(2600));
     job.kind = SpanKind::Server;
     job.attributes = vec![KeyValue::new("user", "span wins")];
+    // Links: to a span in this file (trace A's root) and to one that is not.
+    job.links = vec![
+        Link::new(
+            SpanContext::new(a, sid(1), TraceFlags::SAMPLED, false),
+            [KeyValue::new("link.reason", NASTY.to_string())],
+        ),
+        Link {
+            context: SpanContext::new(tid(0x77), sid(0x78), TraceFlags::default(), true),
+            attributes: Vec::new(),
+            dropped_attributes_count: 2,
+        },
+    ];
+    job.dropped_links_count = 3;
     let step = span(c, 0x12, Some(0x11), "step", 7, us(2100), us(2200));
     let mut trace_c = trace(c, "worker ✓", vec![job, step]);
     trace_c.remote_parent_id = Some(remote);
