@@ -69,11 +69,29 @@
 //!   recorded later with `Span::record` are added too.
 //! - **Events** inside a recorded span become span events: the `message` is the event's name
 //!   (the callsite's name when there is no message), the other fields its attributes, plus
-//!   `level` (`"INFO"`, …).
+//!   `level` (`"INFO"`, …). An event outside every `tracing` span goes to the thread's
+//!   current reqtrace span (a guard, a root, a `#[trace]` function), so an `info!` in a request
+//!   handler that has no `tracing` span is not lost.
 //! - **Errors.** A field named `error`, on the span or on one of its events, marks the span
 //!   failed ([`reqtrace_core::StatusCode::Error`]) with the field's text as the message
 //!   (`error = true` gives the message `"error"`; `error = false` changes nothing). On a span
-//!   it is not kept as an attribute; on an event it is.
+//!   it is not kept as an attribute. An event with an `error` field and no message — what
+//!   `#[instrument(err)]` emits — is an `exception` event with `exception.message`, as the
+//!   OpenTelemetry conventions name it; with a message it keeps its name and the `error`
+//!   attribute. An `ERROR`-level event fails a span whose status is still unset.
+//! - **tracing-opentelemetry's special fields** mean the same here: `otel.name` renames the
+//!   span (`info_span!("request", otel.name = %route)`, or recorded later), `otel.kind` sets
+//!   its kind (`"server"`, `"client"`, `"producer"`, `"consumer"`, `"internal"`, any case),
+//!   `otel.status_code` (`"ok"` / `"error"`) and `otel.status_message` (or the older
+//!   `otel.status_description`) its status; they are not kept as attributes.
+//!
+//! ## Filters
+//! A filter on the subscriber (a global `EnvFilter` or `LevelFilter`) disables callsites for
+//! every layer: spans it hides are not recorded, and work inside them is parented to the
+//! nearest recorded span. A *per-layer* filter (`fmt_layer.with_filter(...)`) only hides
+//! spans and events from that layer: reqtrace still records them. So filter what is printed
+//! per layer, and keep a global filter for what nobody should see (e.g. `hyper=off`); an
+//! unfiltered bridge also records every TRACE-level span of the libraries below you.
 //! - A span ends when `tracing` closes it (its last handle is dropped).
 //!
 //! ## Cost
@@ -85,6 +103,7 @@
 //! attach/detach.
 
 mod diagnostics;
+mod fields;
 
 pub use diagnostics::forward_diagnostics;
 
@@ -95,18 +114,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqtrace_core::{
-    AttachGuard, KeyValue, RequestTracer, RootSpan, Span, SpanHandle, Trace, Value,
+    AttachGuard, KeyValue, RequestTracer, RootSpan, Span, SpanHandle, SpanKind, Trace, Value,
 };
-use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan};
 
-/// The field name that marks a span failed.
-const ERROR_FIELD: &str = "error";
-/// The field `tracing`'s macros put the event text in.
-const MESSAGE_FIELD: &str = "message";
+use crate::fields::{EventVisitor, Fields, SpanVisitor, Status};
 
 /// A [`Layer`] that records `tracing` spans, fields and events with a [`RequestTracer`].
 ///
@@ -258,6 +273,19 @@ impl ReqtraceLayer {
         }
     }
 
+    /// An event with no `tracing` span, on the calling thread's current reqtrace span.
+    fn event_on_current_span(&self, event: &Event<'_>) {
+        let current = self.tracer().current_span();
+        if !current.is_recording() {
+            return;
+        }
+        let e = EventVisitor::read(event);
+        if let Some((message, _)) = e.fails {
+            current.set_error(message);
+        }
+        current.add_event(e.name, e.attributes);
+    }
+
     /// Whether this layer has a span entered (and attached) on the calling thread.
     fn has_entered_here(&self) -> bool {
         ENTERED
@@ -288,6 +316,7 @@ struct Recorded {
     token: u64,
     span: Target,
     context: SpanHandle,
+    status: Status,
     next: Option<Box<Recorded>>,
 }
 
@@ -317,6 +346,27 @@ impl Target {
         match self {
             Target::Span(s) => s.add_event(name, attributes),
             Target::Root(r) => r.add_event(name, attributes),
+        }
+    }
+
+    fn set_ok(&mut self) {
+        match self {
+            Target::Span(s) => s.set_ok(),
+            Target::Root(r) => r.set_ok(),
+        }
+    }
+
+    fn update_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        match self {
+            Target::Span(s) => s.update_name(name),
+            Target::Root(r) => r.update_name(name),
+        }
+    }
+
+    fn set_kind(&mut self, kind: SpanKind) {
+        match self {
+            Target::Span(s) => s.set_kind(kind),
+            Target::Root(r) => r.set_kind(kind),
         }
     }
 }
@@ -394,11 +444,16 @@ where
             },
             Target::Root(r) => r.handle(),
         };
-        attrs.record(&mut Fields(&mut SpanVisitor { span: &mut span }));
+        let mut status = Status::default();
+        attrs.record(&mut Fields(&mut SpanVisitor {
+            span: &mut span,
+            status: &mut status,
+        }));
         let recorded = Recorded {
             token: self.token,
             span,
             context,
+            status,
             next: None,
         };
         let mut ext = span_ref.extensions_mut();
@@ -414,34 +469,29 @@ where
         };
         let mut ext = span_ref.extensions_mut();
         if let Some(r) = self.recorded_mut(&mut ext) {
-            values.record(&mut Fields(&mut SpanVisitor { span: &mut r.span }));
+            values.record(&mut Fields(&mut SpanVisitor {
+                span: &mut r.span,
+                status: &mut r.status,
+            }));
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let Some(span_ref) = ctx.event_span(event) else {
+            // Outside every `tracing` span: the event goes to the current reqtrace span (a
+            // guard, a root, `#[trace]`), if the thread has one.
+            if !event.is_root() {
+                self.event_on_current_span(event);
+            }
             return;
         };
         let mut ext = span_ref.extensions_mut();
         let Some(r) = self.recorded_mut(&mut ext) else {
             return;
         };
-        let meta = event.metadata();
-        let mut v = EventVisitor {
-            message: None,
-            error: None,
-            attributes: Vec::with_capacity(meta.fields().len()),
-        };
-        event.record(&mut Fields(&mut v));
-        v.attributes
-            .push(KeyValue::new("level", meta.level().as_str()));
-        if let Some(e) = v.error {
-            r.span.set_error(e);
-        }
-        match v.message {
-            Some(m) => r.span.add_event(m, v.attributes),
-            None => r.span.add_event(meta.name(), v.attributes),
-        }
+        let e = EventVisitor::read(event);
+        r.status.apply(&mut r.span, e.fails);
+        r.span.add_event(e.name, e.attributes);
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
@@ -506,91 +556,6 @@ where
                 None => drop(root),
             },
             None => {}
-        }
-    }
-}
-
-/// Receives `tracing` field values as reqtrace [`Value`]s.
-trait FieldSink {
-    fn set(&mut self, field: &Field, value: Value);
-}
-
-/// The one `Visit` implementation: converts each field's value and hands it to a sink.
-struct Fields<'a, S>(&'a mut S);
-
-impl<S: FieldSink> Visit for Fields<'_, S> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.set(field, Value::F64(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.set(field, Value::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.set(field, Value::from(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.set(field, Value::Bool(value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.set(field, Value::from(value.to_owned()));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.set(field, Value::from(value.to_string()));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.set(field, Value::from(format!("{value:?}")));
-    }
-}
-
-/// Turns a span's fields into attributes (and an `error` field into its status).
-struct SpanVisitor<'a> {
-    span: &'a mut Target,
-}
-
-impl FieldSink for SpanVisitor<'_> {
-    fn set(&mut self, field: &Field, value: Value) {
-        if field.name() == ERROR_FIELD {
-            if let Some(message) = error_message(value) {
-                self.span.set_error(message);
-            }
-        } else {
-            self.span.set_attribute(field.name(), value);
-        }
-    }
-}
-
-/// The status message an `error` field's value stands for (`None`: not an error).
-fn error_message(value: Value) -> Option<String> {
-    match value {
-        Value::Bool(false) => None,
-        Value::Bool(true) => Some(ERROR_FIELD.to_owned()),
-        Value::String(s) => Some(s.into_owned()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// Collects an event's message, error and other fields.
-struct EventVisitor {
-    message: Option<String>,
-    error: Option<String>,
-    attributes: Vec<KeyValue>,
-}
-
-impl FieldSink for EventVisitor {
-    fn set(&mut self, field: &Field, value: Value) {
-        match field.name() {
-            MESSAGE_FIELD => {
-                self.message = Some(match value {
-                    Value::String(s) => s.into_owned(),
-                    other => other.to_string(),
-                });
-            }
-            name => {
-                if name == ERROR_FIELD {
-                    self.error = error_message(value.clone());
-                }
-                self.attributes.push(KeyValue::new(name, value));
-            }
         }
     }
 }
