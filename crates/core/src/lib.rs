@@ -80,8 +80,12 @@ pub use model::config::{BatchConfig, Limits};
 pub use model::current_trace::CurrentTrace;
 pub use model::data::{Event, Link, SpanData, SpanKind, StatusCode, Trace};
 pub use model::diagnostics;
-pub use model::exporter::{ExportError, InMemoryExporter, Resource, SpanExporter};
+pub use model::exporter::{ExportError, InMemoryExporter, SpanExporter};
 pub use model::ids::{IdError, SpanContext, SpanId, TraceFlags, TraceId};
+pub use model::resource::{
+    HostDetector, ProcessDetector, Resource, ResourceDetector, SdkDetector, ServiceDetector,
+    UNKNOWN_SERVICE,
+};
 pub use model::sampler::Sampler;
 pub use model::stats::{DroppedSpans, ExportStats, Stats};
 pub use model::value::{KeyValue, Value};

@@ -109,30 +109,38 @@ pub use proto::encode_protobuf_batch;
 pub use stats::{OtlpStats, OtlpStatsSnapshot};
 
 /// The service name when none is configured (as in the OpenTelemetry SDKs).
-pub const UNKNOWN_SERVICE: &str = "unknown_service";
+pub use reqtrace_core::UNKNOWN_SERVICE;
 
-/// The [`Resource`] described by `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` in the
-/// process environment (see [`resource_from_env_with`]).
+/// The [`Resource`] of this process: what [`Resource::detected`] finds (service instance,
+/// process, host, SDK), updated by `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_SERVICE_NAME` from
+/// the process environment (see [`resource_from_env_with`]).
 pub fn resource_from_env() -> Resource {
     resource_from_env_with(|k| std::env::var(k).ok())
 }
 
-/// The [`Resource`] described by `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`
-/// (`k=v,k2=v2`, percent-decoded, string values), read through `lookup`. The service name is
-/// `OTEL_SERVICE_NAME`, else `service.name` from the attributes, else `unknown_service`.
-/// An `OTEL_RESOURCE_ATTRIBUTES` that does not parse is reported and ignored
-/// (`reqtrace_core::diagnostics`: the rule for every `OTEL_*` value).
+/// The [`Resource`] of this process, with the environment read through `lookup`, in the
+/// OpenTelemetry specification's order (later wins): what [`Resource::detected`] finds, then
+/// `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, percent-decoded, string values), then
+/// `OTEL_SERVICE_NAME` for the service name. The service name is `OTEL_SERVICE_NAME`, else
+/// `service.name` from the attributes, else `unknown_service:<executable name>`. An
+/// `OTEL_RESOURCE_ATTRIBUTES` that does not parse is reported and ignored
+/// (`reqtrace_core::diagnostics`: the rule for every `OTEL_*` value). Attributes set in code
+/// on the tracer builder win over all of these.
 ///
 /// ```
 /// let env = |k: &str| match k {
 ///     "OTEL_SERVICE_NAME" => Some("checkout".to_owned()),
-///     "OTEL_RESOURCE_ATTRIBUTES" => Some("service.version=1.2,deployment.environment=prod".to_owned()),
+///     "OTEL_RESOURCE_ATTRIBUTES" => Some("service.version=1.2,host.name=from-env".to_owned()),
 ///     _ => None,
 /// };
 /// let resource = reqtrace_otlp::resource_from_env_with(env);
 /// assert_eq!(resource.service_name, "checkout");
-/// assert_eq!(resource.attributes.len(), 2);
-/// assert_eq!(reqtrace_otlp::resource_from_env_with(|_| None).service_name, "unknown_service");
+/// let attr = |k| resource.attribute(k).and_then(|v| v.as_str());
+/// assert_eq!(attr("service.version"), Some("1.2"));
+/// assert_eq!(attr("host.name"), Some("from-env"), "the environment wins over detection");
+/// assert!(resource.attribute("process.pid").is_some(), "detected");
+/// let unnamed = reqtrace_otlp::resource_from_env_with(|_| None);
+/// assert!(unnamed.service_name.starts_with("unknown_service"));
 /// ```
 pub fn resource_from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Resource {
     const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
@@ -147,22 +155,18 @@ pub fn resource_from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Resour
         })
         .unwrap_or_default();
     let mut service: Option<String> = get("OTEL_SERVICE_NAME").map(|s| s.trim().to_owned());
-    let mut attributes = Vec::new();
+    let mut from_env = Resource::new(UNKNOWN_SERVICE);
     for (k, v) in attrs {
         if k == "service.name" {
             service.get_or_insert(v);
         } else {
-            attributes.push(KeyValue::new(k, v));
+            from_env = from_env.with_attribute(KeyValue::new(k, v));
         }
     }
-    let service_name: Cow<'static, str> = match service {
-        Some(s) => s.into(),
-        None => UNKNOWN_SERVICE.into(),
-    };
-    Resource {
-        service_name,
-        attributes,
+    if let Some(s) = service {
+        from_env.service_name = Cow::Owned(s);
     }
+    Resource::detected().merge(from_env)
 }
 
 /// A tracer builder set up entirely from the environment: the service and resource from

@@ -163,7 +163,11 @@ fn invalid_environment_values_are_reported_and_ignored() {
         _ => None,
     });
     assert_eq!(resource.service_name, "svc");
-    assert!(resource.attributes.is_empty());
+    assert_eq!(
+        resource,
+        reqtrace_core::Resource::detected().merge(reqtrace_core::Resource::new("svc")),
+        "only what was detected: nothing from the invalid list"
+    );
     let m = one("OTEL_RESOURCE_ATTRIBUTES");
     assert!(m.ends_with("using no resource attributes"), "{m}");
 }

@@ -10,7 +10,8 @@ use crate::collect::tail_sampler::{TailSampler, TailState};
 use crate::collect::tracer_state::{TracerInner, TracerParts};
 use crate::export::worker::ExportWorker;
 use crate::model::config::{BatchConfig, Limits};
-use crate::model::exporter::{Resource, SpanExporter};
+use crate::model::exporter::SpanExporter;
+use crate::model::resource::Resource;
 use crate::model::sampler::Sampler;
 use crate::model::stats::SharedCounters;
 use crate::model::value::{KeyValue, Value};
@@ -33,6 +34,7 @@ pub struct RequestTracerBuilder {
     exporter: Option<Box<dyn SpanExporter>>,
     batch: BatchConfig,
     tail: Option<TailSampler>,
+    detect: bool,
 }
 
 impl fmt::Debug for RequestTracerBuilder {
@@ -57,6 +59,7 @@ impl RequestTracerBuilder {
             exporter: None,
             batch: BatchConfig::default(),
             tail: None,
+            detect: false,
         }
     }
 
@@ -84,6 +87,27 @@ impl RequestTracerBuilder {
     /// Memory bounds.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Adds what [`Resource::detected`] finds about the process (`service.instance.id`,
+    /// `process.*`, `host.*`, `os.type`, `telemetry.sdk.*`) under the resource set in code:
+    /// attributes given with [`RequestTracerBuilder::resource_attribute`] (before or after
+    /// this call) win over detected ones.
+    ///
+    /// ```
+    /// use reqtrace_core::RequestTracer;
+    /// let tracer = RequestTracer::builder("api")
+    ///     .resource_attribute("host.name", "web-1")
+    ///     .detect_resource()
+    ///     .build();
+    /// let r = tracer.resource();
+    /// assert_eq!(r.service_name, "api");
+    /// assert!(r.attribute("process.pid").is_some());
+    /// assert_eq!(r.attribute("host.name").and_then(|v| v.as_str()), Some("web-1"));
+    /// ```
+    pub fn detect_resource(mut self) -> Self {
+        self.detect = true;
         self
     }
 
@@ -125,7 +149,10 @@ impl RequestTracerBuilder {
     }
 
     /// Builds the tracer (and starts the export worker, if an exporter was given).
-    pub fn build(self) -> RequestTracer {
+    pub fn build(mut self) -> RequestTracer {
+        if self.detect {
+            self.resource = Resource::detected().merge(self.resource);
+        }
         let mut limits = self.limits;
         limits.batch_size = limits.batch_size.max(1);
         // A span's attribute count is stored in 16 bits; more are dropped and counted.

@@ -279,7 +279,7 @@ mod loom_tests {
     use super::*;
     use crate::collect::tracer_state::{TracerInner, TracerParts};
     use crate::model::config::Limits;
-    use crate::model::exporter::Resource;
+    use crate::model::resource::Resource;
     use crate::model::sampler::Sampler;
     use crate::model::stats::SharedCounters;
     use crate::record::batch::{NO_EXTRAS, RawSpan};

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use crate::collect::tail_sampler::TailState;
 use crate::export::worker::ExportWorker;
 use crate::model::config::Limits;
-use crate::model::exporter::Resource;
+use crate::model::resource::Resource;
 use crate::model::sampler::Sampler;
 use crate::model::stats::{self, SharedCounters, Stats, ThreadCounters, ThreadTotals};
 use crate::record::batch::{Batch, TraceKey};

@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use crate::model::data::SpanData;
-use crate::model::exporter::{ExportError, Resource, SpanExporter};
+use crate::model::exporter::{ExportError, SpanExporter};
+use crate::model::resource::Resource;
 use crate::model::stats::{self};
 use crate::record::batch::{Batch, TraceKey};
 

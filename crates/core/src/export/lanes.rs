@@ -17,7 +17,8 @@ use std::thread::JoinHandle;
 use crate::export::worker::Shared;
 use crate::model::data::SpanData;
 use crate::model::diagnostics::DiagnosticKind;
-use crate::model::exporter::{ExportError, Resource, SpanExporter};
+use crate::model::exporter::{ExportError, SpanExporter};
+use crate::model::resource::Resource;
 use crate::model::stats;
 
 /// What the worker asks a lane to do.

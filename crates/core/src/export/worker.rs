@@ -42,7 +42,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::model::config::BatchConfig;
 use crate::model::diagnostics::{DiagnosticKind, RateLimiter};
-use crate::model::exporter::{ExportError, Resource, SpanExporter};
+use crate::model::exporter::{ExportError, SpanExporter};
+use crate::model::resource::Resource;
 use crate::model::stats::{self, EXPORT_QUEUE_CLOSED, SharedCounters};
 use crate::record::batch::{Batch, TraceKey};
 

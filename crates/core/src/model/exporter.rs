@@ -1,5 +1,5 @@
 //! Streaming export: the [`SpanExporter`] trait that destinations implement (files, OTLP/HTTP,
-//! anything), and the [`Resource`] that describes who produced the spans.
+//! anything); the [`Resource`] they are given lives in `resource.rs`.
 //!
 //! The tracer feeds exporters from a batching worker thread of its own (see
 //! [`crate::RequestTracerBuilder::exporter`]); each exporter handle is only ever called from
@@ -7,33 +7,10 @@
 //! give further handles on its destination ([`SpanExporter::try_clone`]) lets the worker run
 //! up to `BatchConfig::max_concurrent_exports` exports at once, one per handle.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::data::SpanData;
-use crate::model::value::KeyValue;
-
-/// The process that produced the spans: its service name and resource attributes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Resource {
-    /// `service.name`.
-    pub service_name: Cow<'static, str>,
-    /// Further resource attributes (e.g. `service.version`).
-    #[serde(with = "crate::model::value::attribute_map", default)]
-    pub attributes: Vec<KeyValue>,
-}
-
-impl Resource {
-    /// A resource with only a service name.
-    pub fn new(service_name: impl Into<Cow<'static, str>>) -> Self {
-        Resource {
-            service_name: service_name.into(),
-            attributes: Vec::new(),
-        }
-    }
-}
+use crate::model::resource::Resource;
 
 /// Why an export failed, and whether trying again may help.
 #[derive(Clone, Debug, PartialEq, Eq)]
