@@ -75,7 +75,9 @@ pub use api::trace_builder::TraceBuilder;
 pub use api::tracer::RequestTracer;
 pub use api::tracer_builder::RequestTracerBuilder;
 pub use collect::handle::{Parent, SpanHandle};
-pub use collect::tail_sampler::{SAMPLING_RULE_KEY, TailPolicy, TailRuleStats, TailSampler};
+pub use collect::tail_sampler::{
+    ContinuedTraces, SAMPLING_RULE_KEY, TailPolicy, TailRuleStats, TailSampler,
+};
 pub use model::config::{BatchConfig, Limits};
 pub use model::current_trace::CurrentTrace;
 pub use model::data::{Event, Link, SpanData, SpanKind, StatusCode, Trace};

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use reqtrace_core::{
-    BatchConfig, InMemoryExporter, RequestTracer, TailPolicy, TailRuleStats, TailSampler, Trace,
-    Value,
+    BatchConfig, ContinuedTraces, InMemoryExporter, RequestTracer, TailPolicy, TailRuleStats,
+    TailSampler, Trace, Value,
 };
 
 fn tracer(policies: &[TailPolicy]) -> RequestTracer {
@@ -155,7 +155,14 @@ fn rate_limit_policy_keeps_so_many_per_second_per_root_name() {
 fn probabilistic_policy_is_a_consistent_share_by_trace_id() {
     for (ratio, expect) in [(0.0, Some(0)), (1.0, Some(400)), (0.5, None)] {
         let t = tracer(&[TailPolicy::Probabilistic(ratio)]);
-        let other = tracer(&[TailPolicy::Probabilistic(ratio)]);
+        // Deciding continued traces here too: safe with a rule every service decides alike.
+        let other = RequestTracer::builder("downstream")
+            .tail_sampler(
+                TailSampler::new()
+                    .policy(TailPolicy::Probabilistic(ratio))
+                    .continued_traces(ContinuedTraces::Decide),
+            )
+            .build();
         let mut kept = 0;
         for _ in 0..400 {
             let root = t.start_root("GET /p");

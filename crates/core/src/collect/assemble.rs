@@ -35,7 +35,7 @@ pub(crate) fn finish(trace: &Arc<TraceShared>, own: &mut Batch, end: u64) -> Opt
             None => true,
             Some(tail) => {
                 let views = views(trace, own, &others);
-                let d = tail.decide(trace.trace_id, &views);
+                let d = tail.decide(trace.trace_id, &views, trace.remote_parent != 0);
                 if d.keep {
                     // The kept trace says why: its local roots carry `sampling.rule`.
                     let mut attrs = trace.attributes_vec();

@@ -31,6 +31,18 @@
 //! assert_eq!(rule.as_str(), Some("error"));
 //! ```
 //!
+//! **Across services.** A trace continued from another service (it has a remote parent) is
+//! kept whole by default, whatever the policies say ([`ContinuedTraces::Keep`]; rule
+//! `continued`): the service where the trace entered decides, and a downstream service must
+//! not drop its half of a trace the entry keeps (a fast downstream half of a slow request
+//! would be lost). The entry's head sampling decision still applies downstream (an unsampled
+//! trace records nothing there). The cost: downstream halves of traces the entry drops are
+//! kept too. To drop whole traces across services consistently, send every span to an
+//! OpenTelemetry Collector that routes by trace id (`loadbalancing` exporter) to one running
+//! the `tail_sampling` processor; [`ContinuedTraces::Decide`] applies the policies here as well
+//! (e.g. when the upstream service does not tail-sample and only consistent rules such as
+//! [`TailPolicy::Probabilistic`] are used).
+//!
 //! Waiting for the decision costs memory: a tracer with a tail sampler holds every trace's
 //! spans until it finishes, within the same bounds as any buffered span
 //! (`max_buffered_spans`, `max_spans_per_trace`, `max_open_traces`).
@@ -48,6 +60,9 @@ use crate::util::clock;
 
 /// The attribute a kept trace's local roots get: which policy kept it.
 pub const SAMPLING_RULE_KEY: &str = "sampling.rule";
+
+/// The rule name of traces kept because they were continued ([`ContinuedTraces::Keep`]).
+const CONTINUED_RULE: &str = "continued";
 
 /// One rule of a [`TailSampler`].
 #[derive(Clone, Debug, PartialEq)]
@@ -103,10 +118,25 @@ impl TailPolicy {
     }
 }
 
+/// What a [`TailSampler`] does with a trace continued from another service (one with a
+/// remote parent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContinuedTraces {
+    /// Keep it whole: the entry service decides (the default; rule name `continued`). Never
+    /// stores half of a trace the entry keeps.
+    #[default]
+    Keep,
+    /// Apply the policies as to any trace. Safe only with rules every service decides alike
+    /// (by trace id), or when the upstream does not sample by tail.
+    Decide,
+}
+
 /// Keeps or drops whole traces when they finish ([`crate::RequestTracerBuilder::tail_sampler`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TailSampler {
     policies: Vec<TailPolicy>,
+    continued: ContinuedTraces,
 }
 
 impl TailSampler {
@@ -124,6 +154,13 @@ impl TailSampler {
     /// The policies, in order.
     pub fn policies(&self) -> &[TailPolicy] {
         &self.policies
+    }
+
+    /// What to do with traces continued from another service (default
+    /// [`ContinuedTraces::Keep`]: keep them whole, the entry service decides).
+    pub fn continued_traces(mut self, continued: ContinuedTraces) -> Self {
+        self.continued = continued;
+        self
     }
 }
 
@@ -152,6 +189,7 @@ pub(crate) struct Decision {
 pub(crate) struct TailState {
     policies: Vec<TailPolicy>,
     names: Vec<Cow<'static, str>>,
+    continued: ContinuedTraces,
     inner: Mutex<State>,
 }
 
@@ -202,23 +240,32 @@ impl TailState {
         TailState {
             policies: s.policies,
             names,
+            continued: s.continued,
             inner: Mutex::new(State {
-                counts: vec![[0; 3]; n + 1],
+                // The policies, then "default", then "continued".
+                counts: vec![[0; 3]; n + 2],
                 ..State::default()
             }),
         }
     }
 
-    /// The name of rule `i` (`"default"` past the end).
+    /// The name of rule `i` (`"default"` just past the policies, then `"continued"`).
     pub fn rule_name(&self, i: usize) -> Cow<'static, str> {
-        self.names
-            .get(i)
-            .cloned()
-            .unwrap_or(Cow::Borrowed("default"))
+        match self.names.get(i) {
+            Some(n) => n.clone(),
+            None if i == self.names.len() => Cow::Borrowed("default"),
+            None => Cow::Borrowed(CONTINUED_RULE),
+        }
     }
 
-    /// Decides for a finished trace whose spans are `spans`, and counts the decision.
-    pub fn decide(&self, trace_id: TraceId, spans: &[SpanView<'_>]) -> Decision {
+    /// Decides for a finished trace whose spans are `spans` (`continued`: it has a remote
+    /// parent), and counts the decision.
+    pub fn decide(&self, trace_id: TraceId, spans: &[SpanView<'_>], continued: bool) -> Decision {
+        if continued && self.continued == ContinuedTraces::Keep {
+            let rule = self.policies.len() + 1;
+            self.inner.lock().counts[rule][0] += 1;
+            return Decision { keep: true, rule };
+        }
         let root_name = spans.iter().find(|s| s.root).map_or("", |s| s.name);
         let start = spans.iter().map(|s| s.start).min().unwrap_or(0);
         let end = spans.iter().map(|s| s.end).max().unwrap_or(0);
