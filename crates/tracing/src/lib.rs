@@ -85,6 +85,11 @@
 //!   `otel.status_code` (`"ok"` / `"error"`) and `otel.status_message` (or the older
 //!   `otel.status_description`) its status; they are not kept as attributes.
 //!
+//! ## Log correlation
+//! With the feature `fmt`, `TraceIdFormat` prefixes `tracing-subscriber`'s `fmt` lines with
+//! the current span's `trace_id=… span_id=…`; for the `log` crate, `reqtrace-log` records
+//! log lines as span events and adds the ids to what it forwards.
+//!
 //! ## Filters
 //! A filter on the subscriber (a global `EnvFilter` or `LevelFilter`) disables callsites for
 //! every layer: spans it hides are not recorded, and work inside them is parented to the
@@ -104,8 +109,12 @@
 
 mod diagnostics;
 mod fields;
+#[cfg(feature = "fmt")]
+mod fmt_ids;
 
 pub use diagnostics::forward_diagnostics;
+#[cfg(feature = "fmt")]
+pub use fmt_ids::TraceIdFormat;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
