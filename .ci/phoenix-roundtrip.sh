@@ -6,6 +6,7 @@
 # with the demo's own OTLP/JSON file (.ci/phoenix_roundtrip.py: counts, parents, typed
 # attributes, events, status, times, trace attributes).
 #
+# Then the same demo over OTLP/gRPC to Phoenix's gRPC port (4317's role), checked the same way.
 # Costs on the 2-core dev machine: install ~60 s (850 MB), start ~35 s, the rest seconds.
 # Run from anywhere: bash .ci/phoenix-roundtrip.sh
 set -euo pipefail
@@ -71,3 +72,10 @@ env -u OTEL_EXPORTER_OTLP_PROTOCOL -u OTEL_EXPORTER_OTLP_TRACES_PROTOCOL \
     --threads 4 --requests 200 --otlp "http://127.0.0.1:$port" --out "$out" | tee "$demo_log"
 
 python3 "$here/phoenix_roundtrip.py" $known_gaps "http://127.0.0.1:$port" "$demo_log" "$out/traces.otlp.json"
+
+# The same over OTLP/gRPC to Phoenix's gRPC receiver (reqtrace-otlp's `grpc` feature), gzip
+# per message; checked the same way (the script reads back only this run's traces).
+OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_COMPRESSION=gzip \
+    cargo run --release --example worker_pool --features grpc -- \
+    --threads 4 --requests 100 --otlp "http://127.0.0.1:$grpc_port" --out "$out-grpc" | tee "$demo_log.grpc"
+python3 "$here/phoenix_roundtrip.py" $known_gaps "http://127.0.0.1:$port" "$demo_log.grpc" "$out-grpc/traces.otlp.json"

@@ -98,11 +98,14 @@ def main():
             for s in ss["spans"]:
                 want[(s["traceId"], s["spanId"])] = s
 
+    # Only this run's traces: one Phoenix may hold several runs (OTLP/HTTP, then OTLP/gRPC).
+    want_traces = {t for t, _ in want}
+
     # Phoenix writes what it receives in the background: wait until it holds at least the
     # exported count and the count has not moved for two polls (at most a minute).
     got, deadline, counts = [], time.monotonic() + 60, []
     while time.monotonic() < deadline:
-        got = fetch_all(base)
+        got = [s for s in fetch_all(base) if s["trace_id"] in want_traces]
         counts.append(len(got))
         if len(got) >= exported and counts[-3:] == [len(got)] * 3:
             break

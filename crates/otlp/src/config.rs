@@ -12,18 +12,23 @@ pub const TRACES_PATH: &str = "/v1/traces";
 /// The endpoint used when none is configured: a collector on this host.
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 
-/// The OTLP/HTTP encoding of request bodies.
+/// The endpoint used for [`Protocol::Grpc`] when none is configured: a collector's OTLP/gRPC
+/// port on this host.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
+
+/// The OTLP transport and encoding: OTLP/HTTP with protobuf or JSON bodies, or OTLP/gRPC.
 ///
 /// The default is `http/protobuf`, as the OTLP exporter specification asks of SDKs (some
 /// receivers, Arize Phoenix among them, accept nothing else); in a build without the
-/// `proto` feature it is `http/json`.
+/// `proto` feature it is `http/json`. `grpc` needs the `grpc` feature.
 ///
 /// ```
 /// use reqtrace_otlp::Protocol;
 /// let p: Protocol = "http/json".parse().unwrap();
 /// assert_eq!(p, Protocol::HttpJson);
 /// assert_eq!(Protocol::HttpProtobuf.to_string(), "http/protobuf");
-/// assert!("grpc".parse::<Protocol>().is_err());
+/// assert_eq!("grpc".parse::<Protocol>().unwrap(), Protocol::Grpc);
+/// assert!("thrift".parse::<Protocol>().is_err());
 /// # #[cfg(feature = "proto")]
 /// assert_eq!(Protocol::default(), Protocol::HttpProtobuf);
 /// ```
@@ -35,6 +40,9 @@ pub enum Protocol {
     /// `application/x-protobuf` (needs the `proto` feature).
     #[cfg_attr(feature = "proto", default)]
     HttpProtobuf,
+    /// OTLP/gRPC: the protobuf request as a unary call over HTTP/2 (needs the `grpc`
+    /// feature). The endpoint is used as it is (default `http://localhost:4317`).
+    Grpc,
 }
 
 impl Protocol {
@@ -43,6 +51,7 @@ impl Protocol {
         match self {
             Protocol::HttpJson => "application/json",
             Protocol::HttpProtobuf => "application/x-protobuf",
+            Protocol::Grpc => "application/grpc",
         }
     }
 }
@@ -53,6 +62,7 @@ impl FromStr for Protocol {
         match s.trim().to_ascii_lowercase().as_str() {
             "http/json" => Ok(Protocol::HttpJson),
             "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            "grpc" => Ok(Protocol::Grpc),
             _ => Err(ConfigError::UnknownProtocol(s.trim().to_owned())),
         }
     }
@@ -63,6 +73,7 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::HttpJson => "http/json",
             Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::Grpc => "grpc",
         })
     }
 }

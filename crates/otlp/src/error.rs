@@ -55,13 +55,14 @@ pub enum ConfigError {
     },
     /// A compression other than `gzip` or `none`.
     UnknownCompression(String),
-    /// A protocol other than `http/protobuf` or `http/json` (`grpc` included: this exporter
-    /// speaks OTLP/HTTP only).
+    /// A protocol other than `http/protobuf`, `http/json` or `grpc`.
     UnknownProtocol(String),
     /// `http/protobuf` was asked for, but the crate was built without its `proto` feature.
     ProtobufUnavailable,
     /// A timeout that is not a positive whole number of milliseconds.
     InvalidTimeout(String),
+    /// `grpc` was asked for, but the crate was built without its `grpc` feature.
+    GrpcUnavailable,
 }
 
 impl fmt::Display for ConfigError {
@@ -92,9 +93,11 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::UnknownProtocol(p) => write!(
                 f,
-                "unsupported OTLP protocol {p:?} (expected http/protobuf or http/json; grpc is \
-                 not supported)"
+                "unsupported OTLP protocol {p:?} (expected http/protobuf, http/json or grpc)"
             ),
+            ConfigError::GrpcUnavailable => {
+                f.write_str("OTLP grpc needs reqtrace-otlp's `grpc` feature (or set http/protobuf)")
+            }
             ConfigError::ProtobufUnavailable => f.write_str(
                 "OTLP http/protobuf needs reqtrace-otlp's `proto` feature (or set http/json)",
             ),
@@ -140,6 +143,17 @@ pub enum SendError {
     },
     /// The batch could not be encoded or compressed. Permanent.
     Encode(String),
+    /// An OTLP/gRPC call ended with a non-OK status. Transient for the codes the OTLP
+    /// specification lists as retryable (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, …;
+    /// `RESOURCE_EXHAUSTED` only with a server retry delay), permanent otherwise.
+    Grpc {
+        /// The gRPC status code.
+        code: i32,
+        /// The endpoint, the code and the status message, printable.
+        message: String,
+        /// The delay of the server's `google.rpc.RetryInfo`, in milliseconds.
+        retry_after_ms: Option<u64>,
+    },
 }
 
 impl SendError {
@@ -149,6 +163,11 @@ impl SendError {
             SendError::Connect(_) | SendError::Timeout(_) | SendError::Protocol(_) => true,
             SendError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             SendError::Tls(_) | SendError::Encode(_) => false,
+            SendError::Grpc {
+                code,
+                retry_after_ms,
+                ..
+            } => grpc_retryable(*code, retry_after_ms.is_some()),
         }
     }
 }
@@ -159,7 +178,9 @@ impl fmt::Display for SendError {
             SendError::Connect(m) | SendError::Protocol(m) | SendError::Encode(m) => f.write_str(m),
             SendError::Timeout(m) => write!(f, "{m} (timed out)"),
             SendError::Tls(m) => write!(f, "TLS: {m}"),
-            SendError::Status { message, .. } => f.write_str(message),
+            SendError::Status { message, .. } | SendError::Grpc { message, .. } => {
+                f.write_str(message)
+            }
         }
     }
 }
@@ -169,7 +190,9 @@ impl std::error::Error for SendError {}
 impl From<SendError> for ExportError {
     fn from(e: SendError) -> ExportError {
         let retry_after_ms = match &e {
-            SendError::Status { retry_after_ms, .. } => *retry_after_ms,
+            SendError::Status { retry_after_ms, .. } | SendError::Grpc { retry_after_ms, .. } => {
+                *retry_after_ms
+            }
             _ => None,
         };
         if e.is_transient() {
@@ -180,5 +203,17 @@ impl From<SendError> for ExportError {
         } else {
             ExportError::Permanent(e.to_string())
         }
+    }
+}
+
+/// Whether a gRPC status may succeed on a retry (see `grpc.rs`; without the feature no gRPC
+/// error is ever made).
+fn grpc_retryable(code: i32, has_retry_info: bool) -> bool {
+    #[cfg(feature = "grpc")]
+    return crate::grpc::is_retryable(code, has_retry_info);
+    #[cfg(not(feature = "grpc"))]
+    {
+        let _ = (code, has_retry_info);
+        false
     }
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use reqtrace_core::{ExportError, Resource, SpanData, SpanExporter};
 
 use crate::config::{
-    Compression, ConfigError, DEFAULT_ENDPOINT, Endpoint, Protocol, Scheme, check_header,
-    parse_key_value_list, parse_timeout_ms,
+    Compression, ConfigError, DEFAULT_ENDPOINT, DEFAULT_GRPC_ENDPOINT, Endpoint, Protocol, Scheme,
+    check_header, parse_key_value_list, parse_timeout_ms,
 };
 use crate::error::SendError;
 use crate::stats::{Counters, OtlpStats};
@@ -356,23 +356,50 @@ impl OtlpExporterBuilder {
     pub fn build(self) -> Result<OtlpExporter, ConfigError> {
         let env = self.env.unwrap_or_default();
 
+        let protocol = match self.protocol {
+            Some(p) => p,
+            None => from_env(
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", &env.traces_protocol),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", &env.protocol),
+                |p, _| p.parse().and_then(supported),
+                if cfg!(feature = "proto") {
+                    "http/protobuf"
+                } else {
+                    "http/json"
+                },
+            )
+            .unwrap_or_default(),
+        };
+        let protocol = supported(protocol)?;
+
+        // OTLP/HTTP appends `/v1/traces` to a base URL; an OTLP/gRPC endpoint is used as it is
+        // (the call names its own path), with its own default port.
+        let grpc = protocol == Protocol::Grpc;
+        let base = |url: &str| -> Result<Endpoint, ConfigError> {
+            if grpc {
+                url.parse()
+            } else {
+                Endpoint::from_base(url)
+            }
+        };
+        let default_endpoint = if grpc {
+            DEFAULT_GRPC_ENDPOINT
+        } else {
+            DEFAULT_ENDPOINT
+        };
         let endpoint = match (&self.traces_endpoint, &self.endpoint) {
             (Some(url), _) => url.parse()?,
-            (None, Some(base)) => Endpoint::from_base(base)?,
+            (None, Some(b)) => base(b)?,
             (None, None) => from_env(
                 ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &env.traces_endpoint),
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &env.endpoint),
                 |url, specific| {
-                    let e = if specific {
-                        url.parse()?
-                    } else {
-                        Endpoint::from_base(url)?
-                    };
+                    let e = if specific { url.parse()? } else { base(url)? };
                     reachable(e)
                 },
-                DEFAULT_ENDPOINT,
+                default_endpoint,
             )
-            .map_or_else(|| Endpoint::from_base(DEFAULT_ENDPOINT), Ok)?,
+            .map_or_else(|| base(default_endpoint), Ok)?,
         };
         let endpoint = reachable(endpoint)?;
 
@@ -429,22 +456,6 @@ impl OtlpExporterBuilder {
             .unwrap_or(DEFAULT_TIMEOUT),
         };
 
-        let protocol = match self.protocol {
-            Some(p) => p,
-            None => from_env(
-                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", &env.traces_protocol),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", &env.protocol),
-                |p, _| p.parse().and_then(supported),
-                if cfg!(feature = "proto") {
-                    "http/protobuf"
-                } else {
-                    "http/json"
-                },
-            )
-            .unwrap_or_default(),
-        };
-        let protocol = supported(protocol)?;
-
         // TLS files: builder over signal-specific variable over generic variable.
         let mut tls = self.tls;
         let env_file = |specific: &Option<String>, generic: &Option<String>| {
@@ -461,7 +472,17 @@ impl OtlpExporterBuilder {
             tls.client_key = env_file(&env.traces_client_key, &env.client_key);
         }
         let proxy = self.proxy.unwrap_or_default();
-        let transport = Transport::new(&endpoint, timeout, &tls, &proxy)?;
+        let transport = match protocol {
+            #[cfg(feature = "grpc")]
+            Protocol::Grpc => Wire::Grpc(crate::grpc::GrpcTransport::new(
+                &endpoint,
+                timeout,
+                &tls,
+                &headers,
+                compression == Compression::Gzip,
+            )?),
+            _ => Wire::Http(Transport::new(&endpoint, timeout, &tls, &proxy)?),
+        };
 
         Ok(OtlpExporter {
             config: Arc::new(OtlpConfig {
@@ -530,8 +551,17 @@ fn reachable(e: Endpoint) -> Result<Endpoint, ConfigError> {
 fn supported(p: Protocol) -> Result<Protocol, ConfigError> {
     match p {
         Protocol::HttpProtobuf if !cfg!(feature = "proto") => Err(ConfigError::ProtobufUnavailable),
+        Protocol::Grpc if !cfg!(feature = "grpc") => Err(ConfigError::GrpcUnavailable),
         p => Ok(p),
     }
+}
+
+/// How requests leave: OTLP/HTTP through the `ureq` pool, or an OTLP/gRPC channel.
+#[derive(Clone, Debug)]
+enum Wire {
+    Http(Transport),
+    #[cfg(feature = "grpc")]
+    Grpc(crate::grpc::GrpcTransport),
 }
 
 /// A [`SpanExporter`] that POSTs each batch to an OTLP/HTTP receiver (an OpenTelemetry
@@ -571,7 +601,7 @@ fn supported(p: Protocol) -> Result<Protocol, ConfigError> {
 /// ```
 pub struct OtlpExporter {
     config: Arc<OtlpConfig>,
-    transport: Transport,
+    transport: Wire,
     stats: OtlpStats,
     body: Vec<u8>,
     compressed: Vec<u8>,
@@ -632,7 +662,7 @@ impl OtlpExporter {
                 reqtrace_export_json::write_otlp_batch(&mut self.body, batch, resource)
                     .map_err(|e| SendError::Encode(format!("encoding OTLP/JSON: {e}")))?;
             }
-            Protocol::HttpProtobuf => {
+            Protocol::HttpProtobuf | Protocol::Grpc => {
                 #[cfg(feature = "proto")]
                 crate::proto::encode_protobuf_batch(batch, resource, &mut self.body);
                 #[cfg(not(feature = "proto"))]
@@ -641,7 +671,8 @@ impl OtlpExporter {
                 ));
             }
         }
-        if self.config.compression == Compression::Gzip {
+        // gRPC compresses each message itself (`grpc-encoding: gzip`).
+        if self.config.compression == Compression::Gzip && self.config.protocol != Protocol::Grpc {
             self.compressed.clear();
             let mut gz = flate2::write::GzEncoder::new(
                 std::mem::take(&mut self.compressed),
@@ -666,6 +697,17 @@ impl OtlpExporter {
             return Err(e);
         }
         let c: &Counters = &self.stats.inner;
+        let http = match &self.transport {
+            Wire::Http(t) => t,
+            #[cfg(feature = "grpc")]
+            Wire::Grpc(g) => {
+                Counters::add(&c.requests, 1);
+                Counters::add(&c.bytes_sent, self.body.len() as u64);
+                Counters::add(&c.bytes_uncompressed, self.body.len() as u64);
+                let outcome = g.export(self.body.clone());
+                return self.grpc_outcome(outcome, batch.len() as u64, resource);
+            }
+        };
         let gzip = self.config.compression == Compression::Gzip;
         let body = if gzip { &self.compressed } else { &self.body };
         Counters::add(&c.requests, 1);
@@ -677,7 +719,7 @@ impl OtlpExporter {
             headers: &self.config.headers,
             body,
         };
-        let response = match self.transport.post(&request) {
+        let response = match http.post(&request) {
             Ok(r) => r,
             Err(e) => {
                 Counters::add(&c.connection_errors, 1);
@@ -690,20 +732,8 @@ impl OtlpExporter {
             200..=299 => {
                 Counters::add(&c.successes, 1);
                 Counters::add(&c.spans_sent, n);
-                if let Some((rejected, message)) = partial_success(&response, self.config.protocol)
-                {
-                    Counters::add(&c.partial_successes, 1);
-                    Counters::add(&c.spans_rejected, rejected.min(n));
-                    let text = format!(
-                        "{} rejected {rejected} of {n} spans: {message}",
-                        self.config.endpoint
-                    );
-                    reqtrace_core::diagnostics::report(
-                        reqtrace_core::diagnostics::DiagnosticKind::SpansRejected,
-                        &resource.service_name,
-                        || format!("{}: {text}", resource.service_name),
-                    );
-                    c.set_last_error(text);
+                if let Some(partial) = partial_success(&response, self.config.protocol) {
+                    self.count_partial_success(partial, n, resource);
                 }
                 Ok(())
             }
@@ -720,6 +750,62 @@ impl OtlpExporter {
                     Counters::add(&c.retryable_responses, 1);
                 } else {
                     Counters::add(&c.failed_responses, 1);
+                }
+                c.set_last_error(e.to_string());
+                Err(e)
+            }
+        }
+    }
+}
+
+impl OtlpExporter {
+    /// Counts and reports a partial success: `rejected` of `n` spans refused, with a message.
+    fn count_partial_success(
+        &self,
+        (rejected, message): (u64, String),
+        n: u64,
+        resource: &Resource,
+    ) {
+        let c: &Counters = &self.stats.inner;
+        Counters::add(&c.partial_successes, 1);
+        Counters::add(&c.spans_rejected, rejected.min(n));
+        let text = format!(
+            "{} rejected {rejected} of {n} spans: {message}",
+            self.config.endpoint
+        );
+        reqtrace_core::diagnostics::report(
+            reqtrace_core::diagnostics::DiagnosticKind::SpansRejected,
+            &resource.service_name,
+            || format!("{}: {text}", resource.service_name),
+        );
+        c.set_last_error(text);
+    }
+
+    /// Counts the outcome of an OTLP/gRPC call of `n` spans, as `send` does for HTTP.
+    #[cfg(feature = "grpc")]
+    fn grpc_outcome(
+        &self,
+        outcome: Result<Vec<u8>, SendError>,
+        n: u64,
+        resource: &Resource,
+    ) -> Result<(), SendError> {
+        let c: &Counters = &self.stats.inner;
+        match outcome {
+            Ok(response) => {
+                Counters::add(&c.successes, 1);
+                Counters::add(&c.spans_sent, n);
+                if let Some(partial) = crate::proto::partial_success(&response) {
+                    self.count_partial_success(partial, n, resource);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                match &e {
+                    SendError::Grpc { .. } if e.is_transient() => {
+                        Counters::add(&c.retryable_responses, 1)
+                    }
+                    SendError::Grpc { .. } => Counters::add(&c.failed_responses, 1),
+                    _ => Counters::add(&c.connection_errors, 1),
                 }
                 c.set_last_error(e.to_string());
                 Err(e)
@@ -982,8 +1068,14 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s", |c| {
                 c.timeout() == DEFAULT_TIMEOUT
             }),
+            // Without the `grpc` feature grpc is ignored (reported) for the default.
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", |c| {
-                c.protocol() == Protocol::default()
+                c.protocol()
+                    == if cfg!(feature = "grpc") {
+                        Protocol::Grpc
+                    } else {
+                        Protocol::default()
+                    }
             }),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/xml", |c| {
                 c.protocol() == Protocol::HttpJson
@@ -1032,12 +1124,20 @@ mod tests {
             b().timeout(Duration::ZERO).build(),
             Err(ConfigError::InvalidTimeout(_))
         ));
-        // grpc from the environment is ignored (reported); in code it cannot be said.
+        // Without the `grpc` feature: grpc from the environment is ignored (reported), in code
+        // it is an error.
         let grpc = b()
             .from_env_with(|k| (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".to_owned()))
             .build()
             .unwrap();
-        assert_eq!(grpc.config().protocol(), Protocol::default());
+        let in_code = b().protocol(Protocol::Grpc).build();
+        if cfg!(feature = "grpc") {
+            assert_eq!(grpc.config().protocol(), Protocol::Grpc);
+            assert!(in_code.is_ok());
+        } else {
+            assert_eq!(grpc.config().protocol(), Protocol::default());
+            assert!(matches!(in_code, Err(ConfigError::GrpcUnavailable)));
+        }
         let env_proto = b()
             .from_env_with(|k| {
                 (k == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "http/protobuf".to_owned())

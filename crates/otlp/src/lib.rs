@@ -82,10 +82,20 @@
 //!   is `http/json`, and asking for protobuf is a [`ConfigError::ProtobufUnavailable`].
 //! - `tls` (default): `https://` endpoints, through rustls with the ring provider. Without
 //!   it an `https://` endpoint or a TLS setting is a [`ConfigError::TlsUnavailable`].
+//! - `grpc` (off by default: tonic, hyper, h2 and tokio are heavy): OTLP/gRPC,
+//!   [`Protocol::Grpc`] / `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`, the same protobuf request as
+//!   the unary `TraceService/Export` call (default endpoint `http://localhost:4317`, used as
+//!   it is), gzip per message, headers as metadata, TLS with the same settings, and the
+//!   specification's retry rules for status codes (`UNAVAILABLE` and the like retried,
+//!   `RESOURCE_EXHAUSTED` only with a `RetryInfo`, whose delay is honoured). Without it
+//!   asking for grpc is a [`ConfigError::GrpcUnavailable`] in code, and reported and
+//!   ignored from the environment.
 
 mod config;
 mod error;
 mod exporter;
+#[cfg(feature = "grpc")]
+mod grpc;
 #[cfg(feature = "proto")]
 mod proto;
 #[cfg(feature = "proto")]

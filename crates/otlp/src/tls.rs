@@ -107,6 +107,44 @@ impl TlsSettings {
     }
 }
 
+/// The gRPC client's TLS configuration from the same settings: the CA (or Mozilla's
+/// roots), the client identity, checked the same way as for HTTP.
+#[cfg(all(feature = "tls", feature = "grpc"))]
+impl TlsSettings {
+    pub fn grpc_config(
+        &self,
+        domain: &str,
+    ) -> Result<tonic::transport::ClientTlsConfig, ConfigError> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+        let mut config = ClientTlsConfig::new().domain_name(domain);
+        match &self.ca {
+            Some(ca) => {
+                let (certs, _) = parse(ca)?;
+                if certs.is_empty() {
+                    return Err(ca.invalid("holds no CERTIFICATE".into()));
+                }
+                config = config.ca_certificate(Certificate::from_pem(ca.read()?));
+            }
+            None => config = config.with_webpki_roots(),
+        }
+        match (&self.client_cert, &self.client_key) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                if parse(cert)?.0.is_empty() {
+                    return Err(cert.invalid("holds no CERTIFICATE".into()));
+                }
+                if parse(key)?.1.is_empty() {
+                    return Err(key.invalid("holds no PRIVATE KEY".into()));
+                }
+                config = config.identity(Identity::from_pem(cert.read()?, key.read()?));
+            }
+            _ => return Err(ConfigError::IncompleteClientIdentity),
+        }
+        Ok(config)
+    }
+}
+
 /// The certificates and private keys in one PEM document.
 #[cfg(feature = "tls")]
 #[allow(clippy::type_complexity)]

@@ -115,7 +115,7 @@ fn invalid_environment_values_are_reported_and_ignored() {
     let env = |k: &str| {
         Some(
             match k {
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" => "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" => "thrift",
                 "OTEL_EXPORTER_OTLP_TIMEOUT" => "10s",
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => "localhost:4318",
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => "http://collector:4318",
@@ -141,10 +141,10 @@ fn invalid_environment_values_are_reported_and_ignored() {
     };
     let m = one("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
     assert!(
-        m.starts_with("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=\"grpc\" ignored: "),
+        m.starts_with("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=\"thrift\" ignored: "),
         "{m}"
     );
-    assert!(m.contains("grpc is not supported"), "{m}");
+    assert!(m.contains("unsupported OTLP protocol"), "{m}");
     let default = Protocol::default().to_string();
     assert!(m.ends_with(&format!("using {default}")), "{m}");
     let m = one("OTEL_EXPORTER_OTLP_TIMEOUT");
