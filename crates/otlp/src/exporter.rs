@@ -697,6 +697,8 @@ impl OtlpExporter {
             return Err(e);
         }
         let c: &Counters = &self.stats.inner;
+        // One arm without the `grpc` feature.
+        #[allow(clippy::infallible_destructuring_match)]
         let http = match &self.transport {
             Wire::Http(t) => t,
             #[cfg(feature = "grpc")]
