@@ -49,12 +49,12 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`server`] | [`ServerLayer`], [`ServerService`], [`ResponseFuture`] |
+//! | [`server`] | [`ServerLayer`], [`ServerService`], [`ResponseFuture`], [`server::PeerFn`] |
 //! | `body` | [`TracedBody`]: the trace ends with the response body |
-//! | [`client`] | [`ClientLayer`], [`ClientService`], [`ClientFuture`] |
-//! | `reqwest` | `RequestBuilderExt` (feature `reqwest`) |
+//! | [`client`] | [`ClientLayer`], [`ClientService`], [`ClientFuture`], [`ClientRequest`] (what a CLIENT-span hook sees) |
+//! | `reqwest` | `RequestBuilderExt`: `send_traced`, `send_traced_with` (feature `reqwest`) |
 //! | [`route`] | where the route comes from ([`route::RouteFn`]; axum's `MatchedPath` with the `axum` feature) |
-//! | [`attributes`] | the OpenTelemetry HTTP attribute names recorded |
+//! | [`attributes`] | the OpenTelemetry HTTP attribute names recorded, and what is redacted |
 //!
 //! Features: `axum` (routes from `MatchedPath` by default), `reqwest` (the reqwest helper).
 //! Neither is needed for hyper or for axum with [`ServerLayer::route_with`].
@@ -71,7 +71,7 @@ pub mod route;
 pub mod server;
 
 pub use body::TracedBody;
-pub use client::{ClientFuture, ClientLayer, ClientService};
+pub use client::{ClientFuture, ClientLayer, ClientRequest, ClientService};
 #[cfg(feature = "reqwest")]
 pub use reqwest::RequestBuilderExt;
 pub use server::{ResponseFuture, ServerLayer, ServerService};

@@ -7,7 +7,9 @@
 //!    baggage is put in the request's extensions (`reqtrace_propagation::Baggage`), where
 //!    handlers read it and [`crate::ClientLayer`] forwards it.
 //! 2. A SERVER root span starts, named `{method} {route}` (or `{method}`), with the request's
-//!    attributes ([`crate::attributes`]).
+//!    attributes ([`crate::attributes`]): method, path, redacted query, scheme, server address
+//!    and port, HTTP version, user agent, and the client's address (`Forwarded`, else
+//!    `X-Forwarded-For`, else the peer that [`ServerLayer::peer_with`] reads).
 //! 3. The inner service is called with the root attached, and its future is polled with the
 //!    root current on every poll (whatever thread polls it): handler spans are its children.
 //!    A handle on the root ([`reqtrace_core::SpanHandle`]) is in the request's extensions
@@ -24,6 +26,7 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -34,13 +37,20 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::attributes::{
-    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, request_attributes, span_name,
+    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, NETWORK_PROTOCOL_VERSION, Side,
+    connection_attributes, protocol_version, request_attributes, span_name,
 };
 use crate::body::TracedBody;
 use crate::delivery::{OnTrace, deliver};
 use crate::extract::extract;
 use crate::panic::{self, CatchPanic};
 use crate::route::{RouteFn, default_route};
+
+/// Reads the address of a request's peer (the other end of its connection) from the request's
+/// extensions, where the server put it: `network.peer.address` / `network.peer.port`, and
+/// `client.address` when no `Forwarded` / `X-Forwarded-For` header gives one. See
+/// [`ServerLayer::peer_with`].
+pub type PeerFn = fn(&http::Extensions) -> Option<SocketAddr>;
 
 /// A tower [`Layer`] that traces each request a server handles ([module docs](self)).
 ///
@@ -65,6 +75,7 @@ pub(crate) struct ServerConfig {
     tracer: Option<RequestTracer>,
     pub(crate) on_trace: Option<OnTrace>,
     route: Option<RouteFn>,
+    peer: Option<PeerFn>,
     scheme: &'static str,
 }
 
@@ -74,6 +85,7 @@ impl std::fmt::Debug for ServerLayer {
             .field("service", &self.config.tracer().service_name())
             .field("on_trace", &self.config.on_trace.is_some())
             .field("route", &self.config.route.is_some())
+            .field("peer", &self.config.peer.is_some())
             .field("scheme", &self.config.scheme)
             .finish()
     }
@@ -100,6 +112,7 @@ impl ServerLayer {
                 tracer,
                 on_trace: None,
                 route: default_route(),
+                peer: None,
                 scheme: "http",
             }),
         }
@@ -117,6 +130,34 @@ impl ServerLayer {
     /// request's extensions with `f`; `None` from `f` names the span `{method}` alone.
     pub fn route_with(mut self, f: RouteFn) -> Self {
         Arc::make_mut(&mut self.config).route = Some(f);
+        self
+    }
+
+    /// Reads the peer's address (the other end of the connection) from the request's
+    /// extensions with `f`: recorded as `network.peer.address` / `network.peer.port`, and as
+    /// `client.address` when no `Forwarded` / `X-Forwarded-For` header names the client. No
+    /// peer is read unless set (the `axum` feature does not reach axum's `ConnectInfo`, which
+    /// needs axum's `tokio` feature).
+    ///
+    /// With axum, serve the app with `into_make_service_with_connect_info::<SocketAddr>()`
+    /// and read its `ConnectInfo`:
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use axum::extract::ConnectInfo;
+    /// use reqtrace_core::RequestTracer;
+    /// use reqtrace_tower::ServerLayer;
+    ///
+    /// let layer = ServerLayer::new(RequestTracer::new("api"))
+    ///     .peer_with(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+    /// let app = axum::Router::new()
+    ///     .route("/", axum::routing::get(|| async { "hi" }))
+    ///     .layer(layer)
+    ///     .into_make_service_with_connect_info::<SocketAddr>();
+    /// # drop(app);
+    /// ```
+    pub fn peer_with(mut self, f: PeerFn) -> Self {
+        Arc::make_mut(&mut self.config).peer = Some(f);
         self
     }
 
@@ -192,8 +233,14 @@ impl ServerConfig {
                 req.uri(),
                 req.headers(),
                 self.scheme,
+                Side::Server,
                 |k, v| root.set_attribute(k, v),
             );
+            if let Some(v) = protocol_version(req.version()) {
+                root.set_attribute(NETWORK_PROTOCOL_VERSION, v);
+            }
+            let peer = self.peer.and_then(|f| f(req.extensions()));
+            connection_attributes(req.headers(), peer, |k, v| root.set_attribute(k, v));
             if let Some(r) = route {
                 root.set_attribute(HTTP_ROUTE, r.to_owned());
             }

@@ -73,3 +73,36 @@ pub fn only_span(trace: &Trace, kind: reqtrace_core::SpanKind) -> &SpanData {
 pub fn attr(span: &SpanData, key: &str) -> Option<String> {
     span.attribute(key).map(ToString::to_string)
 }
+
+/// Serves `app` on a loopback port with axum's `ConnectInfo<SocketAddr>` in each request's
+/// extensions (what `peer_connect_info` reads).
+pub async fn serve_with_peer(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, make).await });
+    addr
+}
+
+/// The peer from axum's `ConnectInfo<SocketAddr>`, for `ServerLayer::peer_with`.
+pub fn peer_connect_info(ext: &http::Extensions) -> Option<SocketAddr> {
+    ext.get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+/// The trace whose SERVER span has `url.path` = `path`.
+pub fn server_span_for<'a>(traces: &'a [Trace], path: &str) -> &'a SpanData {
+    let mut found = traces
+        .iter()
+        .flat_map(|t| &t.spans)
+        .filter(|s| s.kind == reqtrace_core::SpanKind::Server)
+        .filter(|s| attr(s, "url.path").as_deref() == Some(path));
+    let s = found
+        .next()
+        .unwrap_or_else(|| panic!("no SERVER span for {path}"));
+    assert!(
+        found.next().is_none(),
+        "more than one SERVER span for {path}"
+    );
+    s
+}
