@@ -180,12 +180,39 @@ impl GrpcTransport {
         if self.port == 4318 {
             message.push_str(HTTP_PORT_HINT);
         }
+        // A refused certificate arrives as UNAVAILABLE; retrying cannot fix it (as for HTTP).
+        if tls_failure(status) {
+            return SendError::Tls(message);
+        }
         SendError::Grpc {
             code: code as i32,
             message,
             retry_after_ms: retry_delay_ms(status.details()),
         }
     }
+}
+
+/// Whether `status` comes from a TLS handshake that failed on the certificates (a rustls
+/// error in its source chain).
+fn tls_failure(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(status);
+    for _ in 0..16 {
+        let Some(e) = source else { break };
+        #[cfg(feature = "tls")]
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::AlertReceived(_)
+            );
+        }
+        if e.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Whether a gRPC status code may succeed on a retry (the OTLP specification's list;

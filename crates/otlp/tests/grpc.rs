@@ -336,3 +336,77 @@ fn nothing_listening_is_transient_and_says_where() {
     assert!(err.is_transient(), "{err:?}");
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
 }
+
+/// A CA and a server certificate for `localhost` / `127.0.0.1`, as PEM.
+#[cfg(feature = "tls")]
+fn pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca_cert, &ca_key)
+        .unwrap();
+    (ca_cert.pem(), server.pem(), key.serialize_pem())
+}
+
+/// A receiver speaking TLS with `cert` / `key`.
+#[cfg(feature = "tls")]
+fn tls_receiver(cert: &str, key: &str) -> (u16, Arc<Mutex<State>>) {
+    let state = Arc::new(Mutex::new(State::default()));
+    let svc = Receiver(Arc::clone(&state));
+    let identity = tonic::transport::Identity::from_pem(cert, key);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let _ = tonic::transport::Server::builder()
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .unwrap()
+                .add_service(svc)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await;
+        });
+    });
+    (rx.recv().unwrap(), state)
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_with_a_custom_ca_and_an_unknown_one_refused() {
+    let (ca, cert, key) = pki();
+    let (port, state) = tls_receiver(&cert, &key);
+    let resource = reqtrace_core::Resource::new("tls");
+    let mut trusted = OtlpExporter::builder()
+        .endpoint(format!("https://localhost:{port}"))
+        .protocol(Protocol::Grpc)
+        .certificate_pem(ca)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    trusted.send(&one_span(), &resource).unwrap();
+    assert_eq!(state.lock().unwrap().requests.len(), 1);
+
+    // Mozilla's roots do not know the test CA: refused, and never delivered.
+    let mut untrusting = OtlpExporter::builder()
+        .endpoint(format!("https://localhost:{port}"))
+        .protocol(Protocol::Grpc)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let err = untrusting.send(&one_span(), &resource).unwrap_err();
+    assert!(
+        !err.is_transient(),
+        "a certificate problem is permanent: {err:?}"
+    );
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    assert_eq!(state.lock().unwrap().requests.len(), 1);
+}
