@@ -320,6 +320,26 @@ def fixture(page, traces_json):
                     scripts: document.scripts.length,
                     foreign: document.querySelectorAll('img, u, #details b, #wf b, #traces b').length};
         })()""")
+        links = b.js("""(() => {
+            const heads = [...document.querySelectorAll('#details h3')].map(h => h.textContent);
+            const items = [...document.querySelectorAll('#details .link-item')];
+            const texts = items.map(i => i.querySelector('.ev-head').textContent);
+            const reason = items[0] && items[0].querySelector('table.attrs td.val');
+            const jump = items[0] && items[0].querySelector('button.jump');
+            if (jump) jump.click();
+            return {heads, texts, reason: reason ? reason.textContent : null,
+                    jumped: location.hash,
+                    selected: document.querySelector('#trace-head b').textContent};
+        })()""")
+        check("Links (2)" in links["heads"], f"the span's two links are listed: {links['heads']}")
+        check(len(links["texts"]) == 2 and "not in this file" in links["texts"][1],
+              f"the link to a span outside the file says so: {links['texts']}")
+        check(links["reason"] == "<b>retry of</b>", "a link's attribute shows as text")
+        first_small = next(t for t in raw if t["spans"] and t["spans"][0]["name"] == "handle_request")
+        target = f"#{first_small['trace_id']}/{first_small['spans'][0]['span_id']}"
+        check(links["jumped"] == target,
+              f"clicking the link selects the linked span of the other trace: {links['jumped']} == {target}")
+        check(links["selected"] == "handle_request", "the linked trace is shown")
         check(got["rows"] == 1, "the name filter finds the one trace with 'untrusted-input'")
         for k, v in HOSTILE.items():
             check(got["attrs"].get(k) == ["string", v], f"attribute {k} shows as the exact text {v!r}")

@@ -6,14 +6,17 @@
 //!
 //! Records with a real `RequestTracer`: one slow trace of exactly `N` spans (default 10,000:
 //! a root, then work spread over four named worker threads, with errors and events), `--small`
-//! fast traces of 10 spans (default 99), and one trace whose span "untrusted-input" carries
-//! markup in its attributes, event and error message. Writes `DIR/viewer-fixture.html` and
+//! fast traces of 10 spans (default 99, at least 1), and one trace whose span
+//! "untrusted-input" carries markup in its attributes, event, error message and link, and links
+//! to the first fast trace's root and to a span not in the file. Writes `DIR/viewer-fixture.html` and
 //! `DIR/viewer-fixture.json` (native JSON, for the check's expected counts).
 
 use std::path::PathBuf;
 use std::thread;
 
-use reqtrace_core::{KeyValue, Limits, RequestTracer, Trace};
+use reqtrace_core::{
+    KeyValue, Limits, RequestTracer, SpanContext, SpanId, Trace, TraceFlags, TraceId,
+};
 use reqtrace_export_json::{Style, write_html, write_native};
 
 /// Attribute values the page must show as text (the check looks for these exact strings).
@@ -85,11 +88,23 @@ fn small_trace(tracer: &RequestTracer, i: usize) -> Trace {
     tracer.end_trace().expect("trace")
 }
 
-fn hostile_trace(tracer: &RequestTracer) -> Trace {
+/// `linked`: a span of another trace in the file, which "untrusted-input" links to (with a
+/// second link to a span that is not in the file).
+fn hostile_trace(tracer: &RequestTracer, linked: SpanContext) -> Trace {
     tracer.start_trace();
     {
         let _root = tracer.start_span("hostile");
         let mut s = tracer.start_span("untrusted-input");
+        s.add_link(linked, [KeyValue::new("link.reason", "<b>retry of</b>")]);
+        s.add_link(
+            SpanContext::new(
+                TraceId::from_u128(0x0af7651916cd43dd8448eb211c80319c).expect("non-zero"),
+                SpanId::from_u64(0xb7ad6b7169203331).expect("non-zero"),
+                TraceFlags::SAMPLED,
+                true,
+            ),
+            [],
+        );
         for (k, v) in HOSTILE {
             s.set_attribute(k, v);
         }
@@ -125,8 +140,11 @@ fn main() {
         .limits(Limits::default().max_spans_per_trace(spans.max(1024)))
         .build();
 
-    let mut traces = vec![hostile_trace(&tracer)];
-    traces.extend((0..small).map(|i| small_trace(&tracer, i)));
+    let smalls: Vec<Trace> = (0..small.max(1)).map(|i| small_trace(&tracer, i)).collect();
+    let first = &smalls[0].spans[0];
+    let linked = SpanContext::new(first.trace_id, first.span_id, first.trace_flags, false);
+    let mut traces = vec![hostile_trace(&tracer, linked)];
+    traces.extend(smalls);
     // The big trace last, so "slowest first" has to reorder the list.
     traces.push(big_trace(&tracer, spans));
     let big = traces.last().expect("big trace");
