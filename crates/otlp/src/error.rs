@@ -206,14 +206,14 @@ impl From<SendError> for ExportError {
     }
 }
 
-/// Whether a gRPC status may succeed on a retry (see `grpc.rs`; without the feature no gRPC
-/// error is ever made).
-fn grpc_retryable(code: i32, has_retry_info: bool) -> bool {
-    #[cfg(feature = "grpc")]
-    return crate::grpc::is_retryable(code, has_retry_info);
-    #[cfg(not(feature = "grpc"))]
-    {
-        let _ = (code, has_retry_info);
-        false
+/// Whether a gRPC status code may succeed on a retry, as the OTLP specification lists them:
+/// `CANCELLED` (1), `DEADLINE_EXCEEDED` (4), `ABORTED` (10), `OUT_OF_RANGE` (11),
+/// `UNAVAILABLE` (14), `DATA_LOSS` (15); `RESOURCE_EXHAUSTED` (8) only when the server sent a
+/// retry delay (`google.rpc.RetryInfo`). Every other code is permanent.
+pub(crate) fn grpc_retryable(code: i32, has_retry_info: bool) -> bool {
+    match code {
+        1 | 4 | 10 | 11 | 14 | 15 => true,
+        8 => has_retry_info,
+        _ => false,
     }
 }

@@ -215,22 +215,6 @@ fn tls_failure(status: &Status) -> bool {
     false
 }
 
-/// Whether a gRPC status code may succeed on a retry (the OTLP specification's list;
-/// `RESOURCE_EXHAUSTED` only with a retry delay from the server).
-pub(crate) fn is_retryable(code: i32, has_retry_info: bool) -> bool {
-    use tonic::Code;
-    match Code::from_i32(code) {
-        Code::Cancelled
-        | Code::DeadlineExceeded
-        | Code::Aborted
-        | Code::OutOfRange
-        | Code::Unavailable
-        | Code::DataLoss => true,
-        Code::ResourceExhausted => has_retry_info,
-        _ => false,
-    }
-}
-
 /// The delay of a `google.rpc.RetryInfo` in a `grpc-status-details-bin` (a
 /// `google.rpc.Status`), in milliseconds. Malformed input gives `None`, never a panic.
 pub(crate) fn retry_delay_ms(details: &[u8]) -> Option<u64> {
@@ -325,6 +309,7 @@ impl Decoder for RawCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::grpc_retryable;
     use crate::proto_wire::ProtoWriter;
 
     fn status_with_retry_info(seconds: u64, nanos: u64, type_url: &str) -> Vec<u8> {
@@ -375,10 +360,10 @@ mod tests {
             Code::Unavailable,
             Code::DataLoss,
         ] {
-            assert!(is_retryable(c as i32, false), "{c:?}");
+            assert!(grpc_retryable(c as i32, false), "{c:?}");
         }
-        assert!(!is_retryable(Code::ResourceExhausted as i32, false));
-        assert!(is_retryable(Code::ResourceExhausted as i32, true));
+        assert!(!grpc_retryable(Code::ResourceExhausted as i32, false));
+        assert!(grpc_retryable(Code::ResourceExhausted as i32, true));
         for c in [
             Code::InvalidArgument,
             Code::PermissionDenied,
@@ -387,7 +372,7 @@ mod tests {
             Code::Internal,
             Code::NotFound,
         ] {
-            assert!(!is_retryable(c as i32, false), "{c:?}");
+            assert!(!grpc_retryable(c as i32, false), "{c:?}");
         }
     }
 }
