@@ -9,47 +9,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use bytes::{Buf, BufMut};
 use reqtrace_core::{RequestTracer, SpanKind, Trace};
+use reqtrace_otlp::RawCodec;
 use reqtrace_tower::{ClientLayer, ServerLayer};
 use tonic::Status;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::{NamedService, UnaryService};
-
-#[derive(Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut v = vec![0; src.remaining()];
-        src.copy_to_slice(&mut v);
-        Ok(Some(v))
-    }
-}
 
 /// `demo.Echo/Say`: answers the request's bytes reversed, inside a span of its own; fails
 /// with `INVALID_ARGUMENT` for an empty request.
@@ -92,7 +56,9 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for Echo {
             if req.uri().path() != "/demo.Echo/Say" {
                 return Ok(Status::unimplemented("no such method").into_http());
             }
-            Ok(tonic::server::Grpc::new(Raw).unary(Say(tracer), req).await)
+            Ok(tonic::server::Grpc::new(RawCodec)
+                .unary(Say(tracer), req)
+                .await)
         })
     }
 }
@@ -132,7 +98,7 @@ fn a_tonic_client_and_server_share_one_trace() {
                 grpc.unary(
                     tonic::Request::new(body),
                     http::uri::PathAndQuery::from_static("/demo.Echo/Say"),
-                    Raw,
+                    RawCodec,
                 )
                 .await
             };

@@ -266,9 +266,11 @@ pub(crate) fn retry_delay_ms(details: &[u8]) -> Option<u64> {
     None
 }
 
-/// A codec of raw bytes: the message is already protobuf.
+/// A tonic codec whose messages are bytes already encoded (protobuf made elsewhere): what
+/// the exporter sends its `ExportTraceServiceRequest` with, and what a test receiver or a
+/// hand-written gRPC service can decode and answer with, without generated types.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RawCodec;
+pub struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Vec<u8>;

@@ -96,6 +96,8 @@ mod error;
 mod exporter;
 #[cfg(feature = "grpc")]
 mod grpc;
+#[cfg(feature = "grpc")]
+pub use grpc::RawCodec;
 #[cfg(feature = "proto")]
 mod proto;
 #[cfg(feature = "proto")]

@@ -196,11 +196,7 @@ impl SpanData {
 
     /// The value of the last attribute named `key`.
     pub fn attribute(&self, key: &str) -> Option<&crate::Value> {
-        self.attributes
-            .iter()
-            .rev()
-            .find(|kv| kv.key == key)
-            .map(|kv| &kv.value)
+        crate::model::value::last_value(&self.attributes, key)
     }
 }
 

@@ -63,11 +63,7 @@ impl Resource {
 
     /// The value of attribute `key`.
     pub fn attribute(&self, key: &str) -> Option<&crate::Value> {
-        self.attributes
-            .iter()
-            .rev()
-            .find(|kv| kv.key == key)
-            .map(|kv| &kv.value)
+        crate::model::value::last_value(&self.attributes, key)
     }
 
     /// `self` updated by `other`, which wins: its attributes replace those of the same key,

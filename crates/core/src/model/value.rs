@@ -101,6 +101,15 @@ impl Value {
     }
 }
 
+/// The value of the last attribute named `key` in `attrs` (the one that wins on export).
+pub(crate) fn last_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attrs
+        .iter()
+        .rev()
+        .find(|kv| kv.key == key)
+        .map(|kv| &kv.value)
+}
+
 /// Cuts `s` to at most `max` bytes at a character boundary, freeing the rest (what is kept
 /// costs what it holds). Returns whether it was cut.
 pub(crate) fn cut_str(s: &mut Cow<'static, str>, max: usize) -> bool {
