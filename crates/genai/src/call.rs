@@ -235,10 +235,18 @@ impl LlmSpan {
         }
     }
 
-    /// Records `gen_ai.response.model`: the model that answered.
+    /// Records `gen_ai.response.model`: the model that answered (with OpenInference on, also
+    /// `llm.model_name`, as OpenInference's own instrumentations do: Phoenix then shows the
+    /// model that answered, as [`crate::TokenUsage::by_model`] groups).
     pub fn response_model(&mut self, model: impl Into<Cow<'static, str>>) {
-        self.span
-            .set_attribute(attr::GEN_AI_RESPONSE_MODEL, model.into());
+        if !self.span.is_recording() {
+            return;
+        }
+        let model = model.into();
+        if self.openinference {
+            self.span.set_attribute(attr::LLM_MODEL_NAME, model.clone());
+        }
+        self.span.set_attribute(attr::GEN_AI_RESPONSE_MODEL, model);
     }
 
     /// Records `gen_ai.response.id`: the provider's id for the completion.

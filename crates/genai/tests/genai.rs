@@ -98,6 +98,8 @@ fn two_calls_one_on_another_thread_have_exactly_the_expected_attributes() {
             ("llm.provider", s("openai")),
             ("llm.model_name", s("gpt-4o")),
             ("session.id", s("conv-1")),
+            // The response model, also as OpenInference's name (the last value wins).
+            ("llm.model_name", s("gpt-4o-2024-08-06")),
             ("gen_ai.response.model", s("gpt-4o-2024-08-06")),
             ("gen_ai.response.id", s("chatcmpl-1")),
             (
