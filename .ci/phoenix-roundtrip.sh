@@ -79,3 +79,16 @@ OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_COMPRESSION=gzip \
     cargo run --release --example worker_pool --features grpc -- \
     --threads 4 --requests 100 --otlp "http://127.0.0.1:$grpc_port" --out "$out-grpc" | tee "$demo_log.grpc"
 python3 "$here/phoenix_roundtrip.py" $known_gaps "http://127.0.0.1:$port" "$demo_log.grpc" "$out-grpc/traces.otlp.json"
+
+# LLM calls (reqtrace-genai) as Phoenix understands them: the genai_demo's spans, filed under
+# Phoenix project `genai-demo` (resource openinference.project.name; the worker_pool runs above
+# are in `default`), must show as LLM spans with model and token counts, and Phoenix's token
+# totals must equal the demo's TokenUsage roll-up (.ci/phoenix_genai.py).
+# Known gap: the model Phoenix shows (llm.model_name) is the request model, both as
+# reqtrace-genai mirrors it and as Phoenix derives it from gen_ai.* alone, while
+# TokenUsage::by_model groups by gen_ai.response.model; reported (the totals per response model
+# must still match), not failed. Empty this once the two agree.
+genai_known_gaps="--allow-request-model-names"
+env -u OTEL_EXPORTER_OTLP_PROTOCOL -u OTEL_EXPORTER_OTLP_TRACES_PROTOCOL \
+    cargo run --release --example genai_demo -- --requests 20 --otlp "http://127.0.0.1:$port" | tee target/phoenix-genai.log
+python3 "$here/phoenix_genai.py" $genai_known_gaps "http://127.0.0.1:$port" target/phoenix-genai.log
