@@ -78,7 +78,8 @@ pub trait EditSpan {
     /// let trace = tracer.end_trace().unwrap();
     /// let ev = &trace.spans[0].events[0];
     /// assert_eq!(ev.name, "exception");
-    /// assert_eq!(ev.attributes[0].value.as_str(), Some("std::io::error::Error"));
+    /// // The Rust type name (its path is not stable across Rust versions).
+    /// assert!(ev.attributes[0].value.as_str().unwrap().ends_with("io::error::Error"));
     /// ```
     fn record_exception<E: std::error::Error + ?Sized>(&mut self, error: &E);
     /// The span's context, if it has one (a plain value).
