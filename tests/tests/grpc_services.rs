@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use reqtrace_core::{RequestTracer, SpanKind, Trace};
+use reqtrace_core::{RequestTracer, SpanKind, StatusCode, Trace};
 use reqtrace_otlp::RawCodec;
 use reqtrace_tower::{ClientLayer, ServerLayer};
 use tonic::Status;
@@ -127,7 +127,8 @@ fn a_tonic_client_and_server_share_one_trace() {
         .filter(|s| s.kind == SpanKind::Client)
         .collect();
     assert_eq!(clients.len(), 2);
-    for (client, trace) in clients.iter().zip(server.iter()) {
+    let text = |s: &reqtrace_core::SpanData, k: &str| s.attribute(k).map(|v| v.to_string());
+    for (i, (client, trace)) in clients.iter().zip(server.iter()).enumerate() {
         assert_eq!(
             trace.trace_id, client_trace.trace_id,
             "one trace across both"
@@ -140,7 +141,34 @@ fn a_tonic_client_and_server_share_one_trace() {
             "the CLIENT span is the parent"
         );
         assert!(root.parent_is_remote);
-        assert!(root.name.starts_with("POST"), "{}", root.name);
+        // The RPC conventions: named `{service}/{method}`, rpc.* attributes, the gRPC status.
+        for s in [root, *client] {
+            assert_eq!(s.name, "demo.Echo/Say");
+            assert_eq!(text(s, "rpc.system").as_deref(), Some("grpc"));
+            assert_eq!(text(s, "rpc.service").as_deref(), Some("demo.Echo"));
+            assert_eq!(text(s, "rpc.method").as_deref(), Some("Say"));
+        }
+        let (code, client_status) = if i == 0 {
+            // OK, in the trailers: the server reads them; the CLIENT span ended at the head.
+            ("0", StatusCode::Unset)
+        } else {
+            // INVALID_ARGUMENT, trailers-only: an error for the caller, not for the server.
+            ("3", StatusCode::Error)
+        };
+        assert_eq!(text(root, "rpc.grpc.status_code").as_deref(), Some(code));
+        assert_eq!(root.status, StatusCode::Unset);
+        assert_eq!(client.status, client_status);
+        if i == 1 {
+            assert_eq!(text(client, "rpc.grpc.status_code").as_deref(), Some("3"));
+            assert_eq!(
+                text(client, "error.type").as_deref(),
+                Some("INVALID_ARGUMENT")
+            );
+            assert_eq!(
+                client.error.as_deref(),
+                Some("gRPC INVALID_ARGUMENT: empty")
+            );
+        }
         let reverse = trace.span("reverse").unwrap();
         assert_eq!(reverse.parent_id, Some(root.span_id));
         assert_eq!(

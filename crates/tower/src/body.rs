@@ -102,7 +102,13 @@ impl<B: Body> Body for TracedBody<B> {
                 }
                 true
             }
-            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            Poll::Ready(Some(Ok(frame))) => {
+                // A gRPC call's status arrives in the trailers.
+                if let (Some(trailers), Some(r)) = (frame.trailers_ref(), this.root.as_mut()) {
+                    crate::rpc::record_status(r, trailers, true);
+                }
+                this.inner.is_end_stream()
+            }
         };
         if done && let Some(root) = this.root.take() {
             deliver(root, this.on_trace.as_ref());

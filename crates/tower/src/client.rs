@@ -128,9 +128,17 @@ where
         headers,
         extensions,
     } = req;
-    let mut span = tracer.start_detached_span(span_name(method, None));
+    let grpc = crate::rpc::start_attributes(headers, uri.path());
+    let name = match &grpc {
+        Some((name, _)) => name.clone(),
+        None => span_name(method, None),
+    };
+    let mut span = tracer.start_detached_span(name);
     if span.is_recording() {
         span.set_kind(SpanKind::Client);
+        for (k, v) in grpc.into_iter().flat_map(|(_, attrs)| attrs) {
+            span.set_attribute(k, v);
+        }
         request_attributes(method, uri, headers, "http", Side::Client, |k, v| {
             span.set_attribute(k, v)
         });
@@ -164,7 +172,14 @@ where
 }
 
 /// Records the response: its status (`>= 400` is an error for a client) and HTTP version.
-pub(crate) fn record_response(span: &mut Span, status: StatusCode, version: Version) {
+pub(crate) fn record_response(
+    span: &mut Span,
+    status: StatusCode,
+    version: Version,
+    headers: &HeaderMap,
+) {
+    // A gRPC call that failed before any message ("trailers-only"): its status is in the head.
+    crate::rpc::record_status(span, headers, false);
     let code = status.as_u16();
     span.set_attribute(HTTP_RESPONSE_STATUS_CODE, i64::from(code));
     if let Some(v) = protocol_version(version) {
@@ -395,7 +410,12 @@ where
         };
         if let Some(mut span) = this.span.take() {
             match &out {
-                Ok(response) => record_response(&mut span, response.status(), response.version()),
+                Ok(response) => record_response(
+                    &mut span,
+                    response.status(),
+                    response.version(),
+                    response.headers(),
+                ),
                 Err(e) => record_error(&mut span, e),
             }
             span.end();

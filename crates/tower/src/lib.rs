@@ -68,6 +68,7 @@ mod panic;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 pub mod route;
+pub mod rpc;
 pub mod server;
 
 pub use body::TracedBody;

@@ -111,7 +111,12 @@ where
         let (req, mut span) = started?;
         let out = client.execute(req).await;
         match &out {
-            Ok(response) => record_response(&mut span, response.status(), response.version()),
+            Ok(response) => record_response(
+                &mut span,
+                response.status(),
+                response.version(),
+                response.headers(),
+            ),
             Err(e) => record_error(&mut span, e),
         }
         span.end();

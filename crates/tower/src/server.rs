@@ -45,6 +45,7 @@ use crate::delivery::{OnTrace, deliver};
 use crate::extract::extract;
 use crate::panic::{self, CatchPanic};
 use crate::route::{RouteFn, default_route};
+use crate::rpc;
 
 /// Reads the address of a request's peer (the other end of its connection) from the request's
 /// extensions, where the server put it: `network.peer.address` / `network.peer.port`, and
@@ -226,8 +227,16 @@ impl ServerConfig {
         if let Some(ts) = incoming.trace_state {
             builder = builder.trace_state(ts);
         }
-        let mut root = builder.start_root(span_name(req.method(), route));
+        let grpc = rpc::start_attributes(req.headers(), req.uri().path());
+        let name = match &grpc {
+            Some((name, _)) => name.clone(),
+            None => span_name(req.method(), route),
+        };
+        let mut root = builder.start_root(name);
         if root.is_recording() {
+            for (k, v) in grpc.into_iter().flat_map(|(_, attrs)| attrs) {
+                root.set_attribute(k, v);
+            }
             request_attributes(
                 req.method(),
                 req.uri(),
@@ -353,6 +362,8 @@ where
                         r.set_error(format!("HTTP {status}"));
                         r.set_attribute(ERROR_TYPE, Cow::Owned(status.to_string()));
                     }
+                    // A gRPC error answered without a body ("trailers-only").
+                    rpc::record_status(&mut r, &parts.headers, true);
                     r
                 });
                 let status = parts.status;
