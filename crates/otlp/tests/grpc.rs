@@ -301,10 +301,18 @@ fn nothing_listening_is_transient_and_says_where() {
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
 }
 
-/// A CA and a server certificate for `localhost` / `127.0.0.1`, as PEM.
+/// Test certificates, as PEM: a CA, a server certificate for `localhost` / `127.0.0.1`, and a
+/// client certificate, both signed by the CA.
 #[cfg(feature = "tls")]
-fn pki() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+struct Pki {
+    ca: String,
+    server: (String, String),
+    client: (String, String),
+}
+
+#[cfg(feature = "tls")]
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -314,15 +322,28 @@ fn pki() -> (String, String, String) {
         .unwrap()
         .signed_by(&key, &ca_cert, &ca_key)
         .unwrap();
-    (ca_cert.pem(), server.pem(), key.serialize_pem())
+    let client_key = KeyPair::generate().unwrap();
+    let mut client = CertificateParams::new(vec!["reqtrace-client".to_owned()]).unwrap();
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client.signed_by(&client_key, &ca_cert, &ca_key).unwrap();
+    Pki {
+        ca: ca_cert.pem(),
+        server: (server.pem(), key.serialize_pem()),
+        client: (client.pem(), client_key.serialize_pem()),
+    }
 }
 
-/// A receiver speaking TLS with `cert` / `key`.
+/// A receiver speaking TLS with `pki`'s server certificate; with `mutual`, it requires a client
+/// certificate signed by `pki`'s CA.
 #[cfg(feature = "tls")]
-fn tls_receiver(cert: &str, key: &str) -> (u16, Arc<Mutex<State>>) {
+fn tls_receiver(pki: &Pki, mutual: bool) -> (u16, Arc<Mutex<State>>) {
     let state = Arc::new(Mutex::new(State::default()));
     let svc = Receiver(Arc::clone(&state));
-    let identity = tonic::transport::Identity::from_pem(cert, key);
+    let identity = tonic::transport::Identity::from_pem(&pki.server.0, &pki.server.1);
+    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    if mutual {
+        config = config.client_ca_root(tonic::transport::Certificate::from_pem(&pki.ca));
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -330,7 +351,7 @@ fn tls_receiver(cert: &str, key: &str) -> (u16, Arc<Mutex<State>>) {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap().port()).unwrap();
             let _ = tonic::transport::Server::builder()
-                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .tls_config(config)
                 .unwrap()
                 .add_service(svc)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
@@ -343,8 +364,9 @@ fn tls_receiver(cert: &str, key: &str) -> (u16, Arc<Mutex<State>>) {
 #[cfg(feature = "tls")]
 #[test]
 fn tls_with_a_custom_ca_and_an_unknown_one_refused() {
-    let (ca, cert, key) = pki();
-    let (port, state) = tls_receiver(&cert, &key);
+    let pki = pki();
+    let ca = pki.ca.clone();
+    let (port, state) = tls_receiver(&pki, false);
     let resource = reqtrace_core::Resource::new("tls");
     let mut trusted = OtlpExporter::builder()
         .endpoint(format!("https://localhost:{port}"))
@@ -372,5 +394,30 @@ fn tls_with_a_custom_ca_and_an_unknown_one_refused() {
         err.to_string().to_lowercase().contains("certificate"),
         "{err}"
     );
+    assert_eq!(state.lock().unwrap().requests.len(), 1);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn mutual_tls_presents_the_client_certificate() {
+    let pki = pki();
+    let (port, state) = tls_receiver(&pki, true);
+    let resource = reqtrace_core::Resource::new("mtls");
+    let builder = || {
+        OtlpExporter::builder()
+            .endpoint(format!("https://localhost:{port}"))
+            .protocol(Protocol::Grpc)
+            .certificate_pem(pki.ca.clone())
+            .timeout(Duration::from_secs(5))
+    };
+    let mut with_identity = builder()
+        .client_identity_pem(pki.client.0.clone(), pki.client.1.clone())
+        .build()
+        .unwrap();
+    with_identity.send(&one_span(), &resource).unwrap();
+    assert_eq!(state.lock().unwrap().requests.len(), 1);
+    // Without a client certificate the receiver refuses the handshake: nothing delivered.
+    let mut without = builder().build().unwrap();
+    assert!(without.send(&one_span(), &resource).is_err());
     assert_eq!(state.lock().unwrap().requests.len(), 1);
 }
