@@ -28,10 +28,12 @@
 //! genai: model=NAME input_tokens=I output_tokens=O calls=C      (one per model)
 //! ```
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::thread;
 
-use reqtrace_core::{RequestTracer, SpanData, SpanKind, Trace};
+use reqtrace_core::{RequestTracer, SpanKind, Trace};
 use reqtrace_genai::{LlmCall, TokenUsage};
 
 /// The service name, and the Phoenix project the spans are filed under.
@@ -191,46 +193,6 @@ fn handle_request(tracer: &RequestTracer, request: usize, next_call: &mut usize)
     root.finish()
 }
 
-fn print_tree(trace: &Trace) {
-    println!(
-        "trace {} ({:.3} ms, {} spans)",
-        trace.trace_id,
-        trace.duration_seconds() * 1e3,
-        trace.spans.len()
-    );
-    fn walk(trace: &Trace, span: &SpanData, depth: usize) {
-        let attrs: Vec<String> = span
-            .attributes
-            .iter()
-            .map(|kv| format!("{}={}", kv.key, kv.value))
-            .collect();
-        let status = match &span.error {
-            Some(e) => format!("  ERROR: {e}"),
-            None => String::new(),
-        };
-        let thread = match &span.thread_name {
-            Some(n) => n.to_string(),
-            None => format!("thread {}", span.thread_id),
-        };
-        println!(
-            "{:indent$}{} {:.3} ms [{thread}] {}{status}",
-            "",
-            span.name,
-            span.duration_ms(),
-            attrs.join(" "),
-            indent = 2 + depth * 2
-        );
-        let mut children: Vec<_> = trace.children_of(span.span_id).collect();
-        children.sort_by_key(|s| s.start_unix_nanos);
-        for c in children {
-            walk(trace, c, depth + 1);
-        }
-    }
-    for root in trace.root_spans() {
-        walk(trace, root, 0);
-    }
-}
-
 fn main() {
     let opts = match parse_args() {
         Ok(o) => o,
@@ -239,28 +201,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut builder = RequestTracer::builder(SERVICE)
+    let builder = RequestTracer::builder(SERVICE)
         .resource_attribute("service.version", env!("CARGO_PKG_VERSION"))
         .resource_attribute("openinference.project.name", SERVICE);
     // --otlp: stream spans to a collector too, and keep traces for the roll-up.
-    let mut otlp_stats = None;
-    if let Some(url) = &opts.otlp {
-        let exporter = reqtrace_otlp::OtlpExporter::builder()
-            .from_env()
-            .endpoint(url.as_str())
-            .build();
-        match exporter {
-            Ok(e) => {
-                otlp_stats = Some(e.stats());
-                let batch = reqtrace_core::BatchConfig::default();
-                builder = builder.exporter(e, batch).retain_traces(true);
-            }
-            Err(e) => {
-                eprintln!("--otlp: {e}");
-                std::process::exit(2);
-            }
-        }
-    }
+    let (builder, otlp_stats) = common::with_otlp(builder, opts.otlp.as_deref());
     let tracer = builder.build();
 
     let mut next_call = 0;
@@ -274,31 +219,11 @@ fn main() {
         .find(|t| t.spans.len() == 4 && t.spans.iter().any(|s| s.error.is_some()))
         .or(traces.first());
     if let Some(t) = shown {
-        print_tree(t);
+        common::print_tree(t);
     }
 
     if let Some(otlp) = &otlp_stats {
-        // The report comes after shutdown settles (or gives up after `shutdown_timeout`).
-        let shutdown = tracer.shutdown();
-        let e = tracer.stats().export;
-        println!(
-            "otlp: exported={} dropped={} (queue_full={} failed={}) still_queued={} in_flight={} retries={} failed_batches={} ({})",
-            e.exported,
-            e.dropped_queue_full + e.dropped_failed,
-            e.dropped_queue_full,
-            e.dropped_failed,
-            e.in_queue,
-            e.in_flight,
-            e.retries,
-            e.failed_batches,
-            otlp.snapshot()
-        );
-        if let Err(err) = shutdown {
-            eprintln!("otlp: shutdown: {err}");
-        }
-        if let Some(err) = otlp.last_error() {
-            eprintln!("otlp: last error: {err}");
-        }
+        common::report_otlp(&tracer, otlp);
     }
 
     // The roll-up, from the finished traces alone.

@@ -18,6 +18,8 @@
 //! `DIR/traces.chrome.json` (Chrome trace events, for Perfetto) and `DIR/traces.html` (the
 //! offline trace viewer: open it in a browser); `DIR` defaults to `target/reqtrace-demo`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -167,48 +169,6 @@ fn handle_request(
     tracer.end_trace()
 }
 
-fn print_tree(trace: &Trace) {
-    println!(
-        "trace {} ({:.3} ms, {} spans)",
-        trace.trace_id,
-        trace.duration_seconds() * 1e3,
-        trace.spans.len()
-    );
-    fn walk(trace: &Trace, span: &reqtrace_core::SpanData, depth: usize) {
-        let attrs: Vec<String> = span
-            .attributes
-            .iter()
-            .map(|kv| format!("{}={}", kv.key, kv.value))
-            .collect();
-        let status = match &span.error {
-            Some(e) => format!("  ERROR: {e}"),
-            None => String::new(),
-        };
-        let thread = match &span.thread_name {
-            Some(n) => n.to_string(),
-            None => format!("thread {}", span.thread_id),
-        };
-        let mut line = format!("{} {:.3} ms [{thread}]", span.name, span.duration_ms());
-        if !attrs.is_empty() {
-            line.push(' ');
-            line.push_str(&attrs.join(" "));
-        }
-        line.push_str(&status);
-        println!("{:indent$}{line}", "", indent = 2 + depth * 2);
-        for e in &span.events {
-            println!("{:indent$}* event {}", "", e.name, indent = 4 + depth * 2);
-        }
-        let mut children: Vec<_> = trace.children_of(span.span_id).collect();
-        children.sort_by_key(|s| s.start_unix_nanos);
-        for c in children {
-            walk(trace, c, depth + 1);
-        }
-    }
-    for root in trace.root_spans() {
-        walk(trace, root, 0);
-    }
-}
-
 fn main() {
     let opts = match parse_args() {
         Ok(o) => o,
@@ -217,27 +177,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut builder = RequestTracer::builder("worker-pool-demo")
+    let builder = RequestTracer::builder("worker-pool-demo")
         .resource_attribute("service.version", env!("CARGO_PKG_VERSION"));
     // --otlp: stream spans to a collector too, and keep traces for the printout and files.
-    let mut otlp_stats = None;
-    if let Some(url) = &opts.otlp {
-        let exporter = reqtrace_otlp::OtlpExporter::builder()
-            .from_env()
-            .endpoint(url.as_str())
-            .build();
-        match exporter {
-            Ok(e) => {
-                otlp_stats = Some(e.stats());
-                let batch = reqtrace_core::BatchConfig::default();
-                builder = builder.exporter(e, batch).retain_traces(true);
-            }
-            Err(e) => {
-                eprintln!("--otlp: {e}");
-                std::process::exit(2);
-            }
-        }
-    }
+    let (builder, otlp_stats) = common::with_otlp(builder, opts.otlp.as_deref());
     let tracer = builder.build();
 
     let (job_tx, job_rx) = mpsc::channel::<Job>();
@@ -301,32 +244,11 @@ fn main() {
         .find(|t| t.spans.iter().any(|s| s.error.is_some()))
         .or(traces.first());
     if let Some(t) = shown {
-        print_tree(t);
+        common::print_tree(t);
     }
 
     if let Some(otlp) = &otlp_stats {
-        // The report comes after shutdown settles (or gives up after `shutdown_timeout`):
-        // every queued span is exported, dropped by reason, or still queued / in flight.
-        let shutdown = tracer.shutdown();
-        let e = tracer.stats().export;
-        println!(
-            "otlp: exported={} dropped={} (queue_full={} failed={}) still_queued={} in_flight={} retries={} failed_batches={} ({})",
-            e.exported,
-            e.dropped_queue_full + e.dropped_failed,
-            e.dropped_queue_full,
-            e.dropped_failed,
-            e.in_queue,
-            e.in_flight,
-            e.retries,
-            e.failed_batches,
-            otlp.snapshot()
-        );
-        if let Err(err) = shutdown {
-            eprintln!("otlp: shutdown: {err}");
-        }
-        if let Some(err) = otlp.last_error() {
-            eprintln!("otlp: last error: {err}");
-        }
+        common::report_otlp(&tracer, otlp);
     }
     let stats = tracer.stats();
     let spans: usize = traces.iter().map(|t| t.spans.len()).sum();
