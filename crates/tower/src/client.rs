@@ -191,6 +191,19 @@ pub(crate) fn record_response(
     }
 }
 
+/// Ends a CLIENT span with the outcome of its request: the response head's status, version
+/// and headers, or the transport error.
+pub(crate) fn end_client_span<E: Display>(
+    mut span: Span,
+    outcome: Result<(StatusCode, Version, &HeaderMap), &E>,
+) {
+    match outcome {
+        Ok((status, version, headers)) => record_response(&mut span, status, version, headers),
+        Err(e) => record_error(&mut span, e),
+    }
+    span.end();
+}
+
 /// Records a transport error.
 pub(crate) fn record_error<E: Display>(span: &mut Span, error: &E) {
     span.set_error(error.to_string());
@@ -408,17 +421,11 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(out) => out,
         };
-        if let Some(mut span) = this.span.take() {
-            match &out {
-                Ok(response) => record_response(
-                    &mut span,
-                    response.status(),
-                    response.version(),
-                    response.headers(),
-                ),
-                Err(e) => record_error(&mut span, e),
-            }
-            span.end();
+        if let Some(span) = this.span.take() {
+            end_client_span(
+                span,
+                out.as_ref().map(|r| (r.status(), r.version(), r.headers())),
+            );
         }
         Poll::Ready(out)
     }

@@ -7,7 +7,7 @@ use std::future::Future;
 
 use reqtrace_core::{RequestTracer, Span};
 
-use crate::client::{ClientRequest, Outgoing, record_error, record_response, start_client_span};
+use crate::client::{ClientRequest, Outgoing, end_client_span, start_client_span};
 
 /// Traced sending for `reqwest::RequestBuilder`.
 ///
@@ -108,18 +108,12 @@ where
         (req, span)
     });
     async move {
-        let (req, mut span) = started?;
+        let (req, span) = started?;
         let out = client.execute(req).await;
-        match &out {
-            Ok(response) => record_response(
-                &mut span,
-                response.status(),
-                response.version(),
-                response.headers(),
-            ),
-            Err(e) => record_error(&mut span, e),
-        }
-        span.end();
+        end_client_span(
+            span,
+            out.as_ref().map(|r| (r.status(), r.version(), r.headers())),
+        );
         out
     }
 }
