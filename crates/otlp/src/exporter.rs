@@ -706,7 +706,9 @@ impl OtlpExporter {
                 Counters::add(&c.requests, 1);
                 Counters::add(&c.bytes_sent, self.body.len() as u64);
                 Counters::add(&c.bytes_uncompressed, self.body.len() as u64);
-                let outcome = g.export(self.body.clone());
+                // The call owns its message: hand the body over rather than copy it (the
+                // next batch encodes into a fresh buffer).
+                let outcome = g.export(std::mem::take(&mut self.body));
                 return self.grpc_outcome(outcome, batch.len() as u64, resource);
             }
         };

@@ -107,8 +107,9 @@ impl FieldSink for SpanVisitor<'_> {
                 if code.eq_ignore_ascii_case("ok") {
                     self.status.code = StatusCode::Ok;
                     self.span.set_ok();
-                } else if code.eq_ignore_ascii_case("error")
-                    || code.to_ascii_lowercase().starts_with("error")
+                } else if code
+                    .get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("error"))
                 {
                     // `?Status::error("…")` reads `Error { description: "…" }`.
                     let message = self.status.message.clone().unwrap_or_default();
